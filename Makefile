@@ -1,0 +1,68 @@
+# The agency control plane for Instantly workspaces.
+# `make run` serves on the embedded backend; `make test` is what CI runs.
+
+GO        ?= go
+BUF       := $(GO) tool -modfile=tools/go.mod buf
+BASELINE  := .ci/buf-baseline.binpb
+FUZZTIME  ?= 10s
+
+.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz clean
+
+all: build
+
+## run: serve agencyd on 127.0.0.1:9090 (gRPC) and :8080 (REST) with the embedded in-memory backend
+run:
+	$(GO) run ./cmd/agencyd
+
+## sim: serve the Instantly simulator on 127.0.0.1:8089
+sim:
+	$(GO) run ./cmd/instantly-sim
+
+build:
+	$(GO) build ./...
+
+## generate: regenerate gen/ from proto/
+generate:
+	$(BUF) format -w
+	$(BUF) generate
+
+## lint: buf lint, buf format, go vet, gofmt
+lint: vet
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## unit: go test -race over every package (needs redis-server or REDIS_URL)
+unit: ensure-redis
+	$(GO) test -race -count=1 ./...
+
+## drift: fail when gen/ differs from what proto/ generates
+drift: generate
+	@git add -N gen && git diff --exit-code --stat -- gen || \
+	  { echo "generated code is stale: run 'make generate' and commit gen/"; exit 1; }
+
+## breaking: buf breaking against the committed baseline image
+breaking:
+	$(BUF) breaking --against $(BASELINE)
+
+## baseline: refresh the buf breaking baseline (deliberately, on release)
+baseline:
+	$(BUF) build -o $(BASELINE)
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test ./internal/labels -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+
+ensure-redis:
+	@./.ci/ensure-redis.sh
+
+## test: everything CI checks
+test: lint unit drift breaking
+
+clean:
+	$(GO) clean -testcache

@@ -1,0 +1,186 @@
+// Package app wires agencyd together from its configuration: logger,
+// store, vault, Instantly client, services and server. cmd/agencyd and the
+// end-to-end tests share it, so tests run the real assembly.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agencyplane/agencyplane"
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/config"
+	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/server"
+	"github.com/agencyplane/agencyplane/internal/service/workspaces"
+	"github.com/agencyplane/agencyplane/internal/store"
+	"github.com/agencyplane/agencyplane/internal/store/memory"
+	"github.com/agencyplane/agencyplane/internal/store/redisstore"
+	"github.com/agencyplane/agencyplane/internal/vault"
+)
+
+// App is an assembled agencyd.
+type App struct {
+	Server *server.Server
+	Store  store.Store
+	logger *slog.Logger
+}
+
+// NewLogger builds the JSON (or text) slog logger the configuration asks for.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level, _ := cfg.SlogLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// New assembles agencyd. A bootstrap token it generates is written once to
+// console (never to the log).
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer) (*App, error) {
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a, err := assemble(ctx, cfg, logger, console, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer, st store.Store) (*App, error) {
+	keyring, err := loadKeyring(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	authn, err := bootstrapAuth(ctx, cfg, st, logger, console)
+	if err != nil {
+		return nil, err
+	}
+	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	wsSvc := workspaces.New(workspaces.Deps{Store: st.Workspaces(), Vault: keyring, Upstream: client, Logger: logger})
+	srv, err := server.New(server.Options{
+		GRPCAddr:          cfg.GRPCAddr,
+		HTTPAddr:          cfg.HTTPAddr,
+		Logger:            logger,
+		Store:             st,
+		Auth:              authn,
+		OpenAPI:           agencyplane.OpenAPI,
+		MaxRequestBytes:   cfg.MaxRequestBytes,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		ReadinessInterval: cfg.ReadinessInterval,
+		Services: []server.Service{{
+			Desc:    &agencyv1.WorkspaceService_ServiceDesc,
+			Impl:    wsSvc,
+			Gateway: agencyv1.RegisterWorkspaceServiceHandler,
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Server: srv, Store: st, logger: logger}, nil
+}
+
+// Run serves until ctx ends, then closes the store.
+func (a *App) Run(ctx context.Context) error {
+	err := a.Server.Run(ctx)
+	if cerr := a.Store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+	if cfg.RedisURL == "" {
+		logger.Warn("EMBEDDED IN-MEMORY BACKEND: all state (workspaces, credentials) is lost when agencyd exits; set --redis-url for production")
+		return memory.New(), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("--redis-url is not a valid Redis URL") // the URL may hold a password
+	}
+	opts.DisableIdentity = true // CLIENT SETINFO needs Redis 7.2; older servers log noise
+	rdb := redis.NewClient(opts)
+	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("redis at %s is not reachable: %w", opts.Addr, errors.Unwrap(err))
+	}
+	logger.Info("using Redis backend", "addr", opts.Addr, "db", opts.DB, "prefix", cfg.RedisPrefix)
+	return st, nil
+}
+
+func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, error) {
+	var src string
+	switch {
+	case cfg.MasterKey != "":
+		src = cfg.MasterKey
+	case cfg.MasterKeyFile != "":
+		data, err := os.ReadFile(cfg.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--master-key-file: %w", err)
+		}
+		src = string(data)
+	case cfg.RedisURL != "":
+		return nil, errors.New("a master key is required with the Redis backend: set AGENCY_MASTER_KEY or --master-key-file (generate one with: head -c32 /dev/urandom | base64)")
+	default:
+		logger.Warn("no master key configured: using a random one; sealed credentials cannot be opened after restart")
+		key, err := vault.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		return vault.NewKeyring(key)
+	}
+	keys, err := vault.ParseKeys(src)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	kr, err := vault.NewKeyring(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	logger.Info("master keys loaded", "current_key_id", kr.CurrentKeyID(), "keys", len(keys))
+	return kr, nil
+}
+
+// bootstrapAuth accepts AGENCY_BOOTSTRAP_TOKEN, or else generates a token on
+// the deployment's first start, stores its hash and prints it once.
+func bootstrapAuth(ctx context.Context, cfg *config.Config, st store.Store, logger *slog.Logger, console io.Writer) (*auth.Authenticator, error) {
+	if cfg.BootstrapToken != "" {
+		logger.Info("bootstrap admin token taken from AGENCY_BOOTSTRAP_TOKEN")
+		return auth.NewAuthenticator(auth.HashToken(cfg.BootstrapToken))
+	}
+	token, err := auth.GenerateToken()
+	if err != nil {
+		return nil, err
+	}
+	stored, created, err := st.Meta().EnsureBootstrapTokenHash(ctx, auth.HashToken(token))
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap token: %w", err)
+	}
+	if created {
+		fmt.Fprintf(console, "\n%s\n  bootstrap admin token (shown once, keep it safe):\n\n    %s\n\n%s\n",
+			strings.Repeat("=", 72), token, strings.Repeat("=", 72))
+		logger.Warn("generated a bootstrap admin token and printed it once to stderr")
+	} else {
+		logger.Info("bootstrap admin token was issued at an earlier start; set AGENCY_BOOTSTRAP_TOKEN to use a known one")
+	}
+	return auth.NewAuthenticator(stored)
+}

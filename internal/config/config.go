@@ -1,0 +1,127 @@
+// Package config reads agencyd's configuration from flags, each of which
+// also reads an AGENCY_* environment variable (the flag wins when both are
+// set). Secrets are read only from the environment or files, never flags,
+// so they stay out of process listings.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is agencyd's configuration.
+type Config struct {
+	GRPCAddr        string
+	HTTPAddr        string
+	InstantlyURL    string
+	RedisURL        string
+	RedisPrefix     string
+	MasterKeyFile   string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	MaxRequestBytes int64
+	// ReadinessInterval is how often the store is probed for gRPC health
+	// (not a flag: tests shorten it).
+	ReadinessInterval time.Duration
+
+	// From the environment only.
+	MasterKey      string // AGENCY_MASTER_KEY: base64 keys, comma-separated, newest first
+	BootstrapToken string // AGENCY_BOOTSTRAP_TOKEN
+}
+
+// EnvName is the environment variable read for a flag.
+func EnvName(flagName string) string {
+	return "AGENCY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load parses args (without the program name). getenv is os.Getenv in main
+// and a map in tests.
+func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("agencyd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "REST, health, metrics and OpenAPI listen address")
+	fs.StringVar(&c.InstantlyURL, "instantly-url", "https://api.instantly.ai", "Instantly API base URL (the simulator's address in tests and demos)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:pass@]host:port/db; empty runs the embedded in-memory backend (state is lost on exit)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "agency:", "prefix of every Redis key, so deployments can share a Redis")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with base64 32-byte master keys, one per line, newest first (or set AGENCY_MASTER_KEY)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may finish on SIGTERM")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest accepted request body or gRPC message")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	c.MasterKey = getenv("AGENCY_MASTER_KEY")
+	c.BootstrapToken = getenv("AGENCY_BOOTSTRAP_TOKEN")
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the values that flag parsing cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.GRPCAddr == "" || c.HTTPAddr == "" {
+		errs = append(errs, errors.New("--grpc-addr and --http-addr must not be empty"))
+	}
+	if u, err := url.Parse(c.InstantlyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("--instantly-url %q must be http(s)://host[:port]", c.InstantlyURL))
+	}
+	if c.RedisURL != "" {
+		// The URL may hold a password: never echo it.
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			errs = append(errs, errors.New("--redis-url must be redis://, rediss:// or unix://"))
+		}
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("--log-format %q must be json or text", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	}
+	if c.MaxRequestBytes < 1024 {
+		errs = append(errs, errors.New("--max-request-bytes must be at least 1024"))
+	}
+	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
+		errs = append(errs, errors.New("AGENCY_BOOTSTRAP_TOKEN must be at least 16 characters"))
+	}
+	return errors.Join(errs...)
+}
+
+// SlogLevel is LogLevel as a slog.Level.
+func (c *Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/auth"
+)
+
+// The interceptor order is part of the design (see README): recovery →
+// request id → logging → metrics → authn → validation → error mapping →
+// handler. Recovery is outermost so a panic anywhere becomes Internal;
+// logging sees the mapped error with its cause; authn runs before
+// validation so unauthenticated callers learn nothing about the API.
+
+const requestIDHeader = "x-request-id"
+
+// publicMethod reports methods that need no token: health and reflection,
+// so probes and grpcurl work without credentials.
+func publicMethod(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") ||
+		strings.HasPrefix(fullMethod, "/grpc.reflection.")
+}
+
+type callInfoKey struct{}
+
+// callInfo is filled in as a call passes the interceptors, for the log line.
+type callInfo struct {
+	requestID string
+	principal string
+}
+
+func callInfoFrom(ctx context.Context) *callInfo {
+	ci, _ := ctx.Value(callInfoKey{}).(*callInfo)
+	return ci
+}
+
+// RequestID returns the call's request id ("" outside a call).
+func RequestID(ctx context.Context) string {
+	if ci := callInfoFrom(ctx); ci != nil {
+		return ci.requestID
+	}
+	return ""
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestID takes the caller's x-request-id when it is well formed, else
+// makes one, and echoes it in the response headers.
+func requestID(ctx context.Context) (context.Context, *callInfo) {
+	id := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(requestIDHeader); len(v) > 0 && requestIDPattern.MatchString(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDHeader, id))
+	ci := &callInfo{requestID: id}
+	return context.WithValue(ctx, callInfoKey{}, ci), ci
+}
+
+type interceptors struct {
+	logger    *slog.Logger
+	authn     *auth.Authenticator
+	validator protovalidate.Validator
+	metrics   *grpcprom.ServerMetrics
+}
+
+func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
+	return []grpc.UnaryServerInterceptor{
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(ic.recovered)),
+		ic.unaryLog,
+		ic.metrics.UnaryServerInterceptor(),
+		ic.unaryAuth,
+		ic.unaryValidate,
+		unaryMapErrors,
+	}
+}
+
+func (ic *interceptors) stream() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{
+		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(ic.recovered)),
+		ic.streamLog,
+		ic.metrics.StreamServerInterceptor(),
+		ic.streamAuth,
+	}
+}
+
+func (ic *interceptors) recovered(ctx context.Context, p any) error {
+	ic.logger.ErrorContext(ctx, "panic in handler", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
+	return apierr.New(codes.Internal, agencyv1.ErrorReason_ERROR_REASON_INTERNAL, "internal error")
+}
+
+func (ic *interceptors) unaryLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, ci := requestID(ctx)
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	ic.logCall(ctx, info.FullMethod, ci, start, err)
+	return resp, err
+}
+
+func (ic *interceptors) streamLog(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, ci := requestID(ss.Context())
+	start := time.Now()
+	err := handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+	ic.logCall(ctx, info.FullMethod, ci, start, err)
+	return err
+}
+
+// logCall writes one line per call. Error text comes from our own error
+// types, which never hold a secret; the cause is logged only for server
+// faults, where operators need it.
+func (ic *interceptors) logCall(ctx context.Context, method string, ci *callInfo, start time.Time, err error) {
+	code := status.Code(err)
+	level := slog.LevelInfo
+	switch {
+	case publicMethod(method):
+		level = slog.LevelDebug
+	case code == codes.Internal || code == codes.Unknown || code == codes.DataLoss:
+		level = slog.LevelError
+	case code == codes.Unavailable || code == codes.DeadlineExceeded:
+		level = slog.LevelWarn
+	}
+	attrs := []any{"request_id", ci.requestID, "method", method, "code", code.String(),
+		"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+	if ci.principal != "" {
+		attrs = append(attrs, "principal", ci.principal)
+	}
+	if err != nil {
+		var ae *apierr.Error
+		if errors.As(err, &ae) {
+			attrs = append(attrs, "reason", apierr.ReasonString(ae.Reason))
+		}
+		if level >= slog.LevelWarn {
+			attrs = append(attrs, "error", err.Error())
+		} else {
+			attrs = append(attrs, "error", status.Convert(err).Message())
+		}
+	}
+	ic.logger.Log(ctx, level, "rpc", attrs...)
+}
+
+func (ic *interceptors) authenticate(ctx context.Context, method string) (context.Context, error) {
+	if publicMethod(method) {
+		return ctx, nil
+	}
+	p, err := ic.authn.Authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ci := callInfoFrom(ctx); ci != nil {
+		ci.principal = p.ID
+	}
+	return auth.WithPrincipal(ctx, p), nil
+}
+
+func (ic *interceptors) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := ic.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (ic *interceptors) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := ic.authenticate(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+}
+
+// unaryValidate applies the proto's buf.validate rules and reports every
+// violation as a google.rpc.BadRequest field violation (one error format for
+// all bad input, whoever detects it).
+func (ic *interceptors) unaryValidate(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if m, ok := req.(proto.Message); ok {
+		if err := ic.validator.Validate(m); err != nil {
+			return nil, validationError(err)
+		}
+	}
+	return handler(ctx, req)
+}
+
+func validationError(err error) error {
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		return apierr.Wrap(codes.Internal, agencyv1.ErrorReason_ERROR_REASON_INTERNAL, "request validation failed", err)
+	}
+	vs := make([]apierr.Violation, 0, len(verr.Violations))
+	for _, v := range verr.Violations {
+		vs = append(vs, apierr.Violation{
+			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+			Description: v.Proto.GetMessage(),
+		})
+	}
+	return apierr.InvalidArgument(vs...)
+}
+
+// unaryMapErrors is the one place where domain errors become API errors.
+func unaryMapErrors(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	if err != nil {
+		return nil, apierr.FromError(err)
+	}
+	return resp, nil
+}
+
+type wrappedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (w *wrappedStream) Context() context.Context { return w.ctx }

@@ -1,0 +1,246 @@
+// Package server runs agencyd's two listeners: gRPC, and REST through
+// grpc-gateway dialling our own gRPC port so every interceptor runs once for
+// both transports. It also serves health, readiness, metrics and the OpenAPI
+// document on the HTTP port.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/store"
+)
+
+// Service is one gRPC service with its REST registration.
+type Service struct {
+	Desc    *grpc.ServiceDesc
+	Impl    any
+	Gateway func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+}
+
+// Options configures the server.
+type Options struct {
+	GRPCAddr string
+	HTTPAddr string
+	Logger   *slog.Logger
+	Store    store.Store
+	Auth     *auth.Authenticator
+	Services []Service
+	// OpenAPI is served at /openapi.json.
+	OpenAPI []byte
+	// MaxRequestBytes caps REST bodies and gRPC messages. Default 1 MiB.
+	MaxRequestBytes int64
+	// ShutdownTimeout bounds graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// ReadinessInterval is how often the store is probed for gRPC health.
+	// Default 5s.
+	ReadinessInterval time.Duration
+	// Registry receives the server's metrics. Default: a new registry.
+	Registry *prometheus.Registry
+}
+
+// Server is a running agencyd.
+type Server struct {
+	opts     Options
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	grpc     *grpc.Server
+	health   *health.Server
+	registry *prometheus.Registry
+}
+
+// New validates opts and opens both listeners, so the bound addresses are
+// known (":0" picks free ports) before Run.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil || opts.Store == nil || opts.Auth == nil {
+		return nil, errors.New("server: Logger, Store and Auth are required")
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = 1 << 20
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 15 * time.Second
+	}
+	if opts.ReadinessInterval <= 0 {
+		opts.ReadinessInterval = 5 * time.Second
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("server: protovalidate: %w", err)
+	}
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	opts.Registry.MustRegister(metrics)
+	ic := &interceptors{logger: opts.Logger, authn: opts.Auth, validator: validator, metrics: metrics}
+
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(ic.unary()...),
+		grpc.ChainStreamInterceptor(ic.stream()...),
+		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
+	)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	for _, svc := range opts.Services {
+		gs.RegisterService(svc.Desc, svc.Impl)
+		hs.SetServingStatus(svc.Desc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	metrics.InitializeMetrics(gs)
+
+	s := &Server{opts: opts, grpc: gs, health: hs, registry: opts.Registry}
+	if s.grpcLis, err = net.Listen("tcp", opts.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("server: listen gRPC %s: %w", opts.GRPCAddr, err)
+	}
+	if s.httpLis, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
+		_ = s.grpcLis.Close()
+		return nil, fmt.Errorf("server: listen HTTP %s: %w", opts.HTTPAddr, err)
+	}
+	return s, nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Run serves until ctx ends, then shuts down gracefully: health goes
+// NOT_SERVING, in-flight calls finish (bounded by ShutdownTimeout), and the
+// listeners close. The store is left to the caller.
+func (s *Server) Run(ctx context.Context) error {
+	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("server: dial own gRPC port: %w", err)
+	}
+	defer conn.Close()
+	gw := newGatewayMux(s.opts.MaxRequestBytes)
+	for _, svc := range s.opts.Services {
+		if svc.Gateway == nil {
+			continue
+		}
+		if err := svc.Gateway(ctx, gw, conn); err != nil {
+			return fmt.Errorf("server: register gateway for %s: %w", svc.Desc.ServiceName, err)
+		}
+	}
+	hsrv := &http.Server{
+		Handler:           s.httpHandler(gw),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+	go func() {
+		if err := hsrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	var wg sync.WaitGroup
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	wg.Go(func() { s.probeReadiness(probeCtx) })
+	s.opts.Logger.Info("agencyd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	stopProbe()
+	wg.Wait()
+	s.shutdown(hsrv)
+	return serveErr
+}
+
+func (s *Server) shutdown(hsrv *http.Server) {
+	s.opts.Logger.Info("agencyd shutting down")
+	s.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	// REST first: its calls travel through the gRPC server.
+	if err := hsrv.Shutdown(ctx); err != nil {
+		s.opts.Logger.Warn("HTTP shutdown incomplete", "error", err.Error())
+		_ = hsrv.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+}
+
+// probeReadiness mirrors the store's health into gRPC health, so
+// grpc-health-probe reflects Redis as /readyz does.
+func (s *Server) probeReadiness(ctx context.Context) {
+	t := time.NewTicker(s.opts.ReadinessInterval)
+	defer t.Stop()
+	for {
+		st := healthpb.HealthCheckResponse_SERVING
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if err := s.opts.Store.Ping(pctx); err != nil && ctx.Err() == nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+			s.opts.Logger.Warn("store not ready", "error", err.Error())
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		s.health.SetServingStatus("", st)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) httpHandler(gw http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{\"status\":\"ok\"}\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := s.opts.Store.Ping(ctx); err != nil {
+			httpError(w, http.StatusServiceUnavailable, "state store unavailable")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{\"status\":\"ready\"}\n"))
+	})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.opts.OpenAPI)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", http.MaxBytesHandler(gw, s.opts.MaxRequestBytes))
+	return mux
+}

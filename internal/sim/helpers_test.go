@@ -1,0 +1,177 @@
+package sim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agencyplane/agencyplane/internal/sim"
+)
+
+const currentPath = "/api/v2/workspaces/current"
+
+// fakeClock is the injected clock: rate-limit tests move time by hand, never sleep.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one simulator behind a real HTTP server.
+type env struct {
+	t     *testing.T
+	sim   *sim.Server
+	srv   *httptest.Server
+	clock *fakeClock
+}
+
+func newEnv(t *testing.T, cfg sim.Config) *env {
+	t.Helper()
+	e := &env{t: t, clock: newFakeClock()}
+	if cfg.Now == nil {
+		cfg.Now = e.clock.Now
+	}
+	e.sim = sim.New(cfg)
+	e.srv = httptest.NewServer(e.sim)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+type reply struct {
+	status int
+	body   []byte
+}
+
+// req describes one request; with neither key nor authorization no Authorization is sent.
+type req struct {
+	method, path, key, body string
+	authorization           string // a raw Authorization header; overrides key
+	contentType             string // defaults to application/json when body is set
+}
+
+func (e *env) do(r req) reply {
+	e.t.Helper()
+	got, err := e.try(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// try is do for goroutines other than the test's, which must not call t.Fatal.
+func (e *env) try(r req) (reply, error) {
+	var body io.Reader
+	if r.body != "" {
+		body = bytes.NewBufferString(r.body)
+	}
+	hr, err := http.NewRequest(r.method, e.srv.URL+r.path, body)
+	if err != nil {
+		return reply{}, err
+	}
+	switch {
+	case r.authorization != "":
+		hr.Header.Set("Authorization", r.authorization)
+	case r.key != "":
+		hr.Header.Set("Authorization", "Bearer "+r.key)
+	}
+	switch {
+	case r.contentType != "":
+		hr.Header.Set("Content-Type", r.contentType)
+	case r.body != "":
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := e.srv.Client().Do(hr)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, body: data}, err
+}
+
+func (e *env) get(path, key string) reply {
+	e.t.Helper()
+	return e.do(req{method: http.MethodGet, path: path, key: key})
+}
+
+func (e *env) patch(path, key, body string) reply {
+	e.t.Helper()
+	return e.do(req{method: http.MethodPatch, path: path, key: key, body: body})
+}
+
+// getN sends n GETs of the current workspace and counts answers by status.
+func (e *env) getN(n int, key string) map[int]int {
+	e.t.Helper()
+	counts := map[int]int{}
+	for range n {
+		counts[e.get(currentPath, key).status]++
+	}
+	return counts
+}
+
+func (e *env) stats(wsID string) sim.WorkspaceStats {
+	e.t.Helper()
+	st, ok := e.sim.Stats()[wsID]
+	if !ok {
+		e.t.Fatalf("no stats for workspace %s", wsID)
+	}
+	return st
+}
+
+// wantError checks Instantly's error body: exactly statusCode, error and message.
+func wantError(t *testing.T, got reply, status int, message string) {
+	t.Helper()
+	if got.status != status {
+		t.Fatalf("status %d, want %d; body %s", got.status, status, got.body)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(got.body, &body); err != nil {
+		t.Fatalf("error body is not JSON: %s", got.body)
+	}
+	if len(body) != 3 || body["statusCode"] != float64(status) || body["error"] != http.StatusText(status) {
+		t.Fatalf("error body %s, want statusCode %d, error %q and message only", got.body, status, http.StatusText(status))
+	}
+	if msg, _ := body["message"].(string); message != "" && msg != message {
+		t.Fatalf("message %q, want %q", msg, message)
+	} else if msg == "" {
+		t.Fatalf("empty message in %s", got.body)
+	}
+}
+
+func decode[T any](t *testing.T, r reply) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+	return v
+}
+
+func mustKey(t *testing.T, s *sim.Server, wsID string, scopes ...string) sim.APIKey {
+	t.Helper()
+	k, err := s.CreateAPIKey(wsID, "test key", scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

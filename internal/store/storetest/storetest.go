@@ -1,0 +1,361 @@
+// Package storetest is the conformance suite every store backend passes, so
+// the embedded and Redis backends cannot drift apart.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agencyplane/agencyplane/internal/store"
+)
+
+// Factory returns a fresh, empty store for one test.
+type Factory func(t *testing.T) store.Store
+
+// RunAll runs every conformance test against the backend.
+func RunAll(t *testing.T, newStore Factory) {
+	t.Run("Workspaces", func(t *testing.T) { RunWorkspaces(t, newStore) })
+	t.Run("Meta", func(t *testing.T) { RunMeta(t, newStore) })
+}
+
+// RunWorkspaces runs the workspace-registry conformance tests.
+func RunWorkspaces(t *testing.T, newStore Factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, ws store.Workspaces)
+	}{
+		{"CreateGetRoundTrip", testCreateGet},
+		{"CreateDuplicateName", testCreateDuplicateName},
+		{"CreateDuplicateInstantlyWorkspace", testCreateDuplicateInstantly},
+		{"GetMissing", testGetMissing},
+		{"ListOrderPagingAndMatch", testList},
+		{"ListSkipsManyNonMatching", testListSparse},
+		{"Update", testUpdate},
+		{"UpdateErrors", testUpdateErrors},
+		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
+		{"Delete", testDelete},
+		{"CanceledContext", testCanceled},
+		{"ReturnedRecordsAreCopies", testCopies},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			tc.fn(t, s.Workspaces())
+		})
+	}
+}
+
+// Workspace returns a valid record for tests; the time is truncated so it
+// survives any backend's encoding.
+func Workspace(id string) *store.Workspace {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	return &store.Workspace{
+		Name:                   "workspaces/" + id,
+		DisplayName:            "Client " + id,
+		Labels:                 map[string]string{"client": id},
+		InstantlyWorkspaceID:   "inst-" + id,
+		InstantlyWorkspaceName: "Instantly " + id,
+		SealedCredential:       "v1.deadbeef.c2VhbGVk",
+		CredentialFingerprint:  "sha256:0123456789abcdef",
+		State:                  store.StateActive,
+		LastVerifyTime:         now,
+		CreateTime:             now,
+		UpdateTime:             now,
+	}
+}
+
+func mustCreate(t *testing.T, ws store.Workspaces, w *store.Workspace) {
+	t.Helper()
+	if err := ws.Create(context.Background(), w); err != nil {
+		t.Fatalf("Create(%s): %v", w.Name, err)
+	}
+}
+
+func equal(t *testing.T, got, want *store.Workspace) {
+	t.Helper()
+	if got.Name != want.Name || got.DisplayName != want.DisplayName ||
+		got.InstantlyWorkspaceID != want.InstantlyWorkspaceID || got.InstantlyWorkspaceName != want.InstantlyWorkspaceName ||
+		got.SealedCredential != want.SealedCredential || got.CredentialFingerprint != want.CredentialFingerprint ||
+		got.State != want.State || got.StateMessage != want.StateMessage ||
+		!got.LastVerifyTime.Equal(want.LastVerifyTime) || !got.CreateTime.Equal(want.CreateTime) || !got.UpdateTime.Equal(want.UpdateTime) ||
+		fmt.Sprint(got.Labels) != fmt.Sprint(want.Labels) {
+		t.Fatalf("record differs:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testCreateGet(t *testing.T, ws store.Workspaces) {
+	w := Workspace("acme")
+	w.StateMessage = "ok"
+	mustCreate(t, ws, w)
+	got, err := ws.Get(context.Background(), w.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, got, w)
+}
+
+func testCreateDuplicateName(t *testing.T, ws store.Workspaces) {
+	mustCreate(t, ws, Workspace("acme"))
+	dup := Workspace("acme")
+	dup.InstantlyWorkspaceID = "another"
+	if err := ws.Create(context.Background(), dup); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("duplicate name: got %v, want ErrAlreadyExists", err)
+	}
+	// The refused create must not have claimed the other Instantly id.
+	other := Workspace("other")
+	other.InstantlyWorkspaceID = "another"
+	mustCreate(t, ws, other)
+}
+
+func testCreateDuplicateInstantly(t *testing.T, ws store.Workspaces) {
+	mustCreate(t, ws, Workspace("acme"))
+	dup := Workspace("acme-again")
+	dup.InstantlyWorkspaceID = "inst-acme"
+	if err := ws.Create(context.Background(), dup); !errors.Is(err, store.ErrDuplicateInstantlyWorkspace) {
+		t.Fatalf("duplicate instantly id: got %v, want ErrDuplicateInstantlyWorkspace", err)
+	}
+	if _, err := ws.Get(context.Background(), dup.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused create left a record: %v", err)
+	}
+}
+
+func testGetMissing(t *testing.T, ws store.Workspaces) {
+	if _, err := ws.Get(context.Background(), "workspaces/nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("got %v, want ErrNotFound", err)
+	}
+}
+
+func names(list []*store.Workspace) []string {
+	out := make([]string, len(list))
+	for i, w := range list {
+		out[i] = w.Name
+	}
+	return out
+}
+
+func testList(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	for _, id := range []string{"c", "a", "e", "b", "d"} {
+		w := Workspace(id)
+		if id == "b" || id == "d" {
+			w.Labels["team"] = "west"
+		}
+		mustCreate(t, ws, w)
+	}
+	all, err := ws.List(ctx, store.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(all)); got != "[workspaces/a workspaces/b workspaces/c workspaces/d workspaces/e]" {
+		t.Fatalf("List order: %s", got)
+	}
+	page, err := ws.List(ctx, store.ListQuery{Limit: 2, After: "workspaces/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(page)); got != "[workspaces/c workspaces/d]" {
+		t.Fatalf("List page after b: %s", got)
+	}
+	west := func(l map[string]string) bool { return l["team"] == "west" }
+	filtered, err := ws.List(ctx, store.ListQuery{Limit: 10, Match: west})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(filtered)); got != "[workspaces/b workspaces/d]" {
+		t.Fatalf("List filtered: %s", got)
+	}
+	one, err := ws.List(ctx, store.ListQuery{Limit: 1, Match: west, After: "workspaces/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(names(one)); got != "[workspaces/d]" {
+		t.Fatalf("List filtered after b: %s", got)
+	}
+	none, err := ws.List(ctx, store.ListQuery{Limit: 10, After: "workspaces/e"})
+	if err != nil || len(none) != 0 {
+		t.Fatalf("List after last: %v %v", names(none), err)
+	}
+}
+
+// testListSparse makes the backend read past many non-matching records, more
+// than any single internal batch, to fill one page.
+func testListSparse(t *testing.T, ws store.Workspaces) {
+	const n = 600
+	for i := range n {
+		w := Workspace(fmt.Sprintf("w%04d", i))
+		if i%199 == 0 {
+			w.Labels["rare"] = "yes"
+		}
+		mustCreate(t, ws, w)
+	}
+	rare := func(l map[string]string) bool { return l["rare"] == "yes" }
+	got, err := ws.List(context.Background(), store.ListQuery{Limit: 10, Match: rare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmt.Sprint(names(got)); s != "[workspaces/w0000 workspaces/w0199 workspaces/w0398 workspaces/w0597]" {
+		t.Fatalf("sparse list: %s", s)
+	}
+}
+
+func testUpdate(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	mustCreate(t, ws, Workspace("acme"))
+	later := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	got, err := ws.Update(ctx, "workspaces/acme", func(w *store.Workspace) error {
+		w.DisplayName = "Acme Corp"
+		w.Labels = map[string]string{"tier": "gold"}
+		w.State = store.StateCredentialInvalid
+		w.UpdateTime = later
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DisplayName != "Acme Corp" || got.Labels["tier"] != "gold" || got.State != store.StateCredentialInvalid {
+		t.Fatalf("Update returned %+v", got)
+	}
+	reread, err := ws.Get(ctx, "workspaces/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, reread, got)
+}
+
+func testUpdateErrors(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	mustCreate(t, ws, Workspace("acme"))
+	if _, err := ws.Update(ctx, "workspaces/missing", func(*store.Workspace) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update missing: %v", err)
+	}
+	sentinel := errors.New("caller refuses")
+	if _, err := ws.Update(ctx, "workspaces/acme", func(w *store.Workspace) error {
+		w.DisplayName = "changed"
+		return sentinel
+	}); !errors.Is(err, sentinel) {
+		t.Fatalf("fn error: %v", err)
+	}
+	if _, err := ws.Update(ctx, "workspaces/acme", func(w *store.Workspace) error {
+		w.InstantlyWorkspaceID = "other"
+		return nil
+	}); !errors.Is(err, store.ErrImmutable) {
+		t.Fatalf("immutable: %v", err)
+	}
+	got, err := ws.Get(ctx, "workspaces/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, got, Workspace("acme"))
+}
+
+func testConcurrentUpdates(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	mustCreate(t, ws, Workspace("acme"))
+	const workers, each = 6, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				_, err := ws.Update(ctx, "workspaces/acme", func(w *store.Workspace) error {
+					n, _ := strconv.Atoi(w.Labels["n"])
+					w.Labels["n"] = strconv.Itoa(n + 1)
+					return nil
+				})
+				if errors.Is(err, store.ErrConflict) {
+					continue // allowed under contention; it changed nothing
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				applied++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	got, err := ws.Get(ctx, "workspaces/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Labels["n"] != strconv.Itoa(applied) || applied == 0 {
+		t.Fatalf("counter %s after %d successful updates", got.Labels["n"], applied)
+	}
+}
+
+func testDelete(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	mustCreate(t, ws, Workspace("acme"))
+	mustCreate(t, ws, Workspace("beta"))
+	if err := ws.Delete(ctx, "workspaces/acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Get(ctx, "workspaces/acme"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if err := ws.Delete(ctx, "workspaces/acme"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	list, err := ws.List(ctx, store.ListQuery{Limit: 10})
+	if err != nil || fmt.Sprint(names(list)) != "[workspaces/beta]" {
+		t.Fatalf("list after delete: %v %v", names(list), err)
+	}
+	// The Instantly workspace can be registered again, under any name.
+	again := Workspace("acme-2")
+	again.InstantlyWorkspaceID = "inst-acme"
+	mustCreate(t, ws, again)
+}
+
+func testCanceled(t *testing.T, ws store.Workspaces) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ws.Create(ctx, Workspace("acme")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Create with canceled ctx: %v", err)
+	}
+	if _, err := ws.Get(ctx, "workspaces/acme"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with canceled ctx: %v", err)
+	}
+}
+
+func testCopies(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	w := Workspace("acme")
+	mustCreate(t, ws, w)
+	w.Labels["client"] = "mutated-after-create"
+	got, err := ws.Get(ctx, "workspaces/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Labels["client"] = "mutated-after-get"
+	again, err := ws.Get(ctx, "workspaces/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Labels["client"] != "acme" {
+		t.Fatalf("store shares maps with callers: %v", again.Labels)
+	}
+}
+
+// RunMeta runs the deployment-singleton conformance tests.
+func RunMeta(t *testing.T, newStore Factory) {
+	t.Run("BootstrapTokenSetOnce", func(t *testing.T) {
+		m := newStore(t).Meta()
+		ctx := context.Background()
+		got, created, err := m.EnsureBootstrapTokenHash(ctx, "hash-1")
+		if err != nil || !created || got != "hash-1" {
+			t.Fatalf("first: %q %v %v", got, created, err)
+		}
+		got, created, err = m.EnsureBootstrapTokenHash(ctx, "hash-2")
+		if err != nil || created || got != "hash-1" {
+			t.Fatalf("second: %q %v %v", got, created, err)
+		}
+	})
+}
