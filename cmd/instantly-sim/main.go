@@ -4,8 +4,10 @@
 // Every flag can also be set with an environment variable INSTANTLY_SIM_<FLAG> (for example
 // INSTANTLY_SIM_FAULT_RATE=0.05); a flag given on the command line wins.
 //
-// With --workspaces N it creates N demo workspaces at start and prints one "id name key" line
-// per workspace on stdout; logs go to stderr as JSON.
+// With --workspaces N it creates N demo workspaces at start, each with a few campaigns and
+// email accounts to tag, and prints one "id name key" line per workspace on stdout; logs go to
+// stderr as JSON. The simulator's admin API (/_sim/, see internal/sim) seeds anything else:
+// members, workspace groups, more campaigns and accounts.
 package main
 
 import (
@@ -135,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for i := 1; i <= o.workspaces; i++ {
 		name := fmt.Sprintf("demo-%d", i)
 		id, key := s.CreateWorkspace(name)
+		if err := seedDemo(s, id, i); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "%s %s %s\n", id, name, key)
 	}
 	srv := &http.Server{
@@ -145,6 +150,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger.Info("listening", "addr", ln.Addr().String(), "rps", o.rps, "rpm", o.rpm,
 		"latency", o.latency, "fault_rate", o.faultRate, "seed", o.seed)
 	return serve(ctx, srv, ln, logger)
+}
+
+// demoResources is how many campaigns and accounts each demo workspace gets.
+const demoResources = 3
+
+func seedDemo(s *sim.Server, wsID string, n int) error {
+	for j := 1; j <= demoResources; j++ {
+		if _, err := s.AddCampaign(wsID, fmt.Sprintf("demo-%d campaign %d", n, j)); err != nil {
+			return err
+		}
+		if _, err := s.AddAccount(wsID, fmt.Sprintf("sender%d@demo-%d.example.com", j, n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // serve runs srv until ctx ends, then lets in-flight requests finish.

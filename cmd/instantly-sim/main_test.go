@@ -98,6 +98,21 @@ func TestRunServesDemoWorkspacesAndStops(t *testing.T) {
 		t.Errorf("GET current: %d, id %q, want %q", resp.StatusCode, ws.ID, fields[0])
 	}
 
+	for _, path := range []string{"/api/v2/campaigns", "/api/v2/accounts"} {
+		r, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		r.Header.Set("Authorization", "Bearer "+fields[2])
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Items []json.RawMessage }
+		_ = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(page.Items) != demoResources {
+			t.Errorf("GET %s: %d, %d items, want %d demo items", path, resp.StatusCode, len(page.Items), demoResources)
+		}
+	}
+
 	cancel()
 	select {
 	case err := <-done:

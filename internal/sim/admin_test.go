@@ -16,7 +16,7 @@ func TestAdminCreateWorkspace(t *testing.T) {
 		t.Fatalf("status %d: %s", got.status, got.body)
 	}
 	created := decode[sim.CreatedWorkspace](t, got)
-	if !uuidPattern.MatchString(created.ID) || !uuidPattern.MatchString(created.APIKeyID) || created.Name != "Acme" || len(created.APIKey) != 68 {
+	if !uuidPattern.MatchString(created.ID) || !idPattern.MatchString(created.APIKeyID) || created.Name != "Acme" || len(created.APIKey) != 68 {
 		t.Fatalf("created %s", got.body)
 	}
 	// The first key is all:all and works at once.

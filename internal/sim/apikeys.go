@@ -3,11 +3,13 @@ package sim
 import (
 	"crypto/sha256"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// APIKey is the spec's APIKey object. Key holds the secret only in the answer to its creation;
-// everywhere else it is empty and omitted.
+// APIKey is the spec's APIKey object. Key holds the secret only in the answer to its creation.
+// Instantly's lists and deletions answer a masked key (the spec requires the field; whether
+// the real value is masked is undocumented); the simulator's admin API omits it.
 type APIKey struct {
 	ID               string   `json:"id"`
 	Name             string   `json:"name"`
@@ -23,11 +25,11 @@ type apiKey struct {
 	APIKey
 	ws   *workspace
 	hash [32]byte
+	mask string // what lists show in place of the secret
 }
 
 // newAPIKey returns the key to store and its secret, which the caller shows exactly once.
-func newAPIKey(ws *workspace, name string, scopes []string, now time.Time) (*apiKey, string) {
-	id := newUUID()
+func newAPIKey(ws *workspace, id, name string, scopes []string, now time.Time) (*apiKey, string) {
 	secret := newSecret(id)
 	ts := timestamp(now)
 	return &apiKey{
@@ -41,7 +43,16 @@ func newAPIKey(ws *workspace, name string, scopes []string, now time.Time) (*api
 		},
 		ws:   ws,
 		hash: sha256.Sum256([]byte(secret)),
+		mask: maskSecret(secret),
 	}, secret
+}
+
+// maskSecret keeps the first and last four characters, like most dashboards.
+func maskSecret(secret string) string {
+	if len(secret) < 12 {
+		return "********"
+	}
+	return secret[:4] + strings.Repeat("*", len(secret)-8) + secret[len(secret)-4:]
 }
 
 // public copies the key for output; secret is set only in the answer to its creation.
@@ -71,17 +82,25 @@ func (s *Server) createAPIKey(workspaceID, name string, scopes []string) (APIKey
 	if ws == nil {
 		return APIKey{}, errNotFound()
 	}
-	key, secret := newAPIKey(ws, name, scopes, s.now())
+	return s.addAPIKey(ws, name, scopes, s.now(), nil), nil
+}
 
+// addAPIKey stores a new key; with audit (the key and request that create it through the API)
+// it also appends the "API key created" audit-log entry, in the same critical section.
+func (s *Server) addAPIKey(ws *workspace, name string, scopes []string, now time.Time, audit *call) APIKey {
 	s.mu.Lock()
 	ws.mu.Lock()
+	key, secret := newAPIKey(ws, s.newID(), name, scopes, now)
 	ws.keys = append(ws.keys, key)
 	s.keys[key.hash] = key
+	if audit != nil {
+		ws.appendAudit(s.newID(), audit, ActivityAPIKeyCreated, key)
+	}
 	ws.mu.Unlock()
 	s.mu.Unlock()
 
 	s.log.Info("api key created", "workspace_id", ws.id, "api_key_id", key.ID, "scopes", scopes)
-	return key.public(secret), nil
+	return key.public(secret)
 }
 
 // RevokeAPIKey deletes a key; requests using it are answered 401 from then on.
@@ -95,6 +114,15 @@ func (s *Server) revokeAPIKey(workspaceID, keyID string) (APIKey, error) {
 	if ws == nil {
 		return APIKey{}, errNotFound()
 	}
+	k, err := s.removeAPIKey(ws, keyID, nil)
+	if err != nil {
+		return APIKey{}, err
+	}
+	return k.public(""), nil
+}
+
+// removeAPIKey deletes a key; with audit it also appends the "API key deleted" entry.
+func (s *Server) removeAPIKey(ws *workspace, keyID string, audit *call) (*apiKey, error) {
 	// Lock order is always Server then workspace.
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,9 +132,42 @@ func (s *Server) revokeAPIKey(workspaceID, keyID string) (APIKey, error) {
 		if k.ID == keyID {
 			ws.keys = append(ws.keys[:i:i], ws.keys[i+1:]...)
 			delete(s.keys, k.hash)
+			if audit != nil {
+				ws.appendAudit(s.newID(), audit, ActivityAPIKeyDeleted, k)
+			}
 			s.log.Info("api key revoked", "workspace_id", ws.id, "api_key_id", keyID)
-			return k.public(""), nil
+			return k, nil
 		}
 	}
-	return APIKey{}, errNotFound()
+	return nil, errNotFound()
+}
+
+func keyID(k *apiKey) string { return k.ID }
+
+// GET /api/v2/api-keys lists keys in id (creation) order, secrets masked.
+func (s *Server) listAPIKeys(c *call) (any, error) {
+	c.ws.mu.RLock()
+	defer c.ws.mu.RUnlock()
+	res := page(c.ws.keys, nil, keyID, c.str("starting_after"), false, c.limit())
+	out := List[APIKey]{Items: make([]APIKey, len(res.Items)), NextStartingAfter: res.NextStartingAfter}
+	for i, k := range res.Items {
+		out.Items[i] = k.public(k.mask)
+	}
+	return out, nil
+}
+
+// POST /api/v2/api-keys answers the key with its secret, the only time it is shown.
+func (s *Server) postAPIKey(c *call) (any, error) {
+	body := c.body.(map[string]any) // name and scopes, validated against the spec
+	return s.addAPIKey(c.ws, body["name"].(string), optStrings(body, "scopes"), c.now, c), nil
+}
+
+// DELETE /api/v2/api-keys/{id} answers the deleted key, masked. A key may delete itself: the
+// request succeeds and the key is refused from then on.
+func (s *Server) deleteAPIKey(c *call) (any, error) {
+	k, err := s.removeAPIKey(c.ws, c.r.PathValue("id"), c)
+	if err != nil {
+		return nil, err
+	}
+	return k.public(k.mask), nil
 }

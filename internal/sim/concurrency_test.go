@@ -1,8 +1,10 @@
 package sim_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,6 +71,139 @@ func step(e *env, w, i int, wsID, key string) error {
 	}
 	if err == nil && got.status != http.StatusOK {
 		err = fmt.Errorf("step %d: status %d: %s", i%4, got.status, got.body)
+	}
+	return err
+}
+
+// TestConcurrentEndpoints mixes every kind of write and read, across an admin workspace and
+// its subs (x-as-workspace spends two budgets, locking two meters), with admin calls; run it
+// with -race. Afterwards, invariants must hold: one mapping per pair, unique labels, one owner.
+func TestConcurrentEndpoints(t *testing.T) {
+	e := newEnv(t, sim.Config{RPS: 100000, RPM: 1000000})
+	agency, agencyKey, _, _ := e.seed("Agency", 3)
+	var subs []string
+	for i := range 3 {
+		sub, _, _, _ := e.seed(fmt.Sprintf("Client %d", i), 3)
+		inv, err := e.sim.InviteGroupMember(agency, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.sim.AcceptGroupMember(inv.ID); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, sub)
+	}
+
+	const workers, perWorker = 8, 30
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := subs[w%len(subs)]
+			for i := range perWorker {
+				if err := mixedStep(e, agency, agencyKey, target, w, i); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	for _, id := range append([]string{agency}, subs...) {
+		st, err := e.sim.WorkspaceState(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]bool{}
+		for _, tg := range st.CustomTags {
+			if labels[strings.ToLower(tg.Label)] {
+				t.Errorf("%s: duplicate label %q", id, tg.Label)
+			}
+			labels[strings.ToLower(tg.Label)] = true
+		}
+		pairs := map[string]bool{}
+		for _, m := range st.CustomTagMappings {
+			k := m.TagID + "/" + m.ResourceID
+			if pairs[k] {
+				t.Errorf("%s: duplicate mapping %s", id, k)
+			}
+			pairs[k] = true
+		}
+		owners := 0
+		for _, m := range st.Members {
+			if m.Role == "owner" {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Errorf("%s: %d owners", id, owners)
+		}
+		for i := 1; i < len(st.AuditLogs); i++ {
+			if st.AuditLogs[i].ID <= st.AuditLogs[i-1].ID {
+				t.Errorf("%s: audit log out of id order", id)
+			}
+		}
+	}
+	stats := e.sim.Stats()
+	var subRequests int64
+	for _, sub := range subs {
+		subRequests += stats[sub].Requests
+	}
+	if stats[agency].Requests != subRequests {
+		t.Errorf("agency counted %d requests, its subs %d: every request went through x-as-workspace", stats[agency].Requests, subRequests)
+	}
+}
+
+func mixedStep(e *env, agency, key, sub string, w, i int) error {
+	as := func(method, path, body string) (reply, error) {
+		return e.try(req{method: method, path: path, key: key, as: sub, body: body})
+	}
+	var got reply
+	var err error
+	switch i % 6 {
+	case 0: // contended labels: some creations must be 409
+		got, err = as(http.MethodPost, tagsPath, fmt.Sprintf(`{"label":"Tag %d"}`, i%4))
+		if err == nil && got.status == http.StatusConflict {
+			got.status = http.StatusOK
+		}
+	case 1:
+		got, err = as(http.MethodGet, tagsPath+"?limit=100", "")
+		if err == nil && got.status == http.StatusOK {
+			tags := list[sim.CustomTag]{}
+			if jerr := json.Unmarshal(got.body, &tags); jerr != nil {
+				return jerr
+			}
+			st, serr := e.sim.WorkspaceState(sub)
+			if serr != nil || len(tags.Items) == 0 {
+				return serr
+			}
+			got, err = as(http.MethodPost, togglePath, fmt.Sprintf(`{"tag_ids":["%s"],"resource_type":2,"assign":%t,"resource_ids":["%s"]}`,
+				tags.Items[0].ID, w%2 == 0, st.Campaigns[i%len(st.Campaigns)].ID))
+		}
+	case 2:
+		got, err = as(http.MethodPost, membersPath, fmt.Sprintf(`{"email":"w%d-%d@acme.test","role":"view"}`, w, i))
+	case 3:
+		got, err = as(http.MethodPost, keysPath, `{"name":"tmp","scopes":["all:read"]}`)
+		if err == nil && got.status == http.StatusOK {
+			var k sim.APIKey
+			if jerr := json.Unmarshal(got.body, &k); jerr != nil {
+				return jerr
+			}
+			got, err = as(http.MethodDelete, keysPath+"/"+k.ID, "")
+		}
+	case 4:
+		got, err = as(http.MethodGet, accountsPath+"?include_tags=true", "")
+		e.sim.Stats()
+	default:
+		got, err = as(http.MethodGet, auditPath, "")
+		if _, serr := e.sim.WorkspaceState(agency); serr != nil {
+			return serr
+		}
+	}
+	if err == nil && got.status != http.StatusOK {
+		err = fmt.Errorf("worker %d step %d: status %d: %s", w, i, got.status, got.body)
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 var (
 	ErrNotFound = errors.New("sim: not found")
 	ErrInvalid  = errors.New("sim: invalid input")
+	ErrConflict = errors.New("sim: conflict")
 )
 
 // apiError is an error with the HTTP status Instantly would answer for it.
@@ -26,6 +27,8 @@ func (e *apiError) Is(target error) bool {
 		return e.status == http.StatusNotFound
 	case ErrInvalid:
 		return e.status == http.StatusBadRequest
+	case ErrConflict:
+		return e.status == http.StatusConflict
 	}
 	return false
 }

@@ -3,9 +3,12 @@ package sim_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +70,7 @@ type req struct {
 	method, path, key, body string
 	authorization           string // a raw Authorization header; overrides key
 	contentType             string // defaults to application/json when body is set
+	as                      string // x-as-workspace header
 }
 
 func (e *env) do(r req) reply {
@@ -93,6 +97,9 @@ func (e *env) try(r req) (reply, error) {
 		hr.Header.Set("Authorization", r.authorization)
 	case r.key != "":
 		hr.Header.Set("Authorization", "Bearer "+r.key)
+	}
+	if r.as != "" {
+		hr.Header.Set("x-as-workspace", r.as)
 	}
 	switch {
 	case r.contentType != "":
@@ -174,4 +181,99 @@ func mustKey(t *testing.T, s *sim.Server, wsID string, scopes ...string) sim.API
 		t.Fatal(err)
 	}
 	return k
+}
+
+// call sends an API request that must succeed and checks its body against the response schema
+// the spec documents for pattern (the route's path template).
+func (e *env) call(method, pattern, path, key, body string) reply {
+	e.t.Helper()
+	return e.callAs(req{method: method, path: path, key: key, body: body}, pattern)
+}
+
+func (e *env) callAs(r req, pattern string) reply {
+	e.t.Helper()
+	got := e.do(r)
+	if got.status != http.StatusOK {
+		e.t.Fatalf("%s %s: status %d, want 200; body %s", r.method, r.path, got.status, got.body)
+	}
+	if msg := sim.CheckResponse(r.method, pattern, http.StatusOK, got.body); msg != "" {
+		e.t.Fatalf("%s %s: response breaks the spec: %s\n%s", r.method, r.path, msg, got.body)
+	}
+	return got
+}
+
+// wantSpecError is wantError plus, where the spec documents that status for the operation,
+// a check of the body against its schema.
+func wantSpecError(t *testing.T, method, pattern string, got reply, status int, message string) {
+	t.Helper()
+	wantError(t, got, status, message)
+	if msg := sim.CheckResponse(method, pattern, status, got.body); msg != "" && msg != "no schema in the spec" {
+		t.Fatalf("%d body breaks the spec: %s\n%s", status, msg, got.body)
+	}
+}
+
+// list is the body of every list endpoint.
+type list[T any] struct {
+	Items             []T    `json:"items"`
+	NextStartingAfter string `json:"next_starting_after"`
+}
+
+// walk pages through a list endpoint with limit, checking each page against the spec, and
+// returns every item's cursor field in order plus the number of pages. It checks that every
+// non-empty page carries the cursor of its last item and that the walk ends on an empty page.
+func (e *env) walk(pattern, path, key string, limit int, cursorOf func(map[string]any) string) (cursors []string, pages int) {
+	e.t.Helper()
+	after := ""
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	for pages = 1; pages < 1000; pages++ {
+		p := fmt.Sprintf("%s%slimit=%d", path, sep, limit)
+		if after != "" {
+			p += "&starting_after=" + url.QueryEscape(after)
+		}
+		pg := decode[list[map[string]any]](e.t, e.call(http.MethodGet, pattern, p, key, ""))
+		if len(pg.Items) > limit {
+			e.t.Fatalf("%s: %d items, limit %d", p, len(pg.Items), limit)
+		}
+		if len(pg.Items) == 0 {
+			if pg.NextStartingAfter != "" {
+				e.t.Errorf("%s: empty page with cursor %q", p, pg.NextStartingAfter)
+			}
+			return cursors, pages
+		}
+		for _, it := range pg.Items {
+			cursors = append(cursors, cursorOf(it))
+		}
+		if want := cursorOf(pg.Items[len(pg.Items)-1]); pg.NextStartingAfter != want {
+			e.t.Fatalf("%s: next_starting_after %q, want the last item's %q", p, pg.NextStartingAfter, want)
+		}
+		after = pg.NextStartingAfter
+	}
+	e.t.Fatalf("%s: no end after 1000 pages", path)
+	return nil, 0
+}
+
+func field(name string) func(map[string]any) string {
+	return func(m map[string]any) string { s, _ := m[name].(string); return s }
+}
+
+// seed creates a workspace with n campaigns and n accounts.
+func (e *env) seed(name string, n int) (wsID, key string, campaigns []sim.Campaign, accounts []sim.Account) {
+	e.t.Helper()
+	wsID, key = e.sim.CreateWorkspace(name)
+	for i := range n {
+		c, err := e.sim.AddCampaign(wsID, fmt.Sprintf("Campaign %d", i))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		campaigns = append(campaigns, c)
+		a, err := e.sim.AddAccount(wsID, fmt.Sprintf("sender%d@acme.test", i))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		accounts = append(accounts, a)
+	}
+	return wsID, key, campaigns, accounts
 }

@@ -3,7 +3,10 @@ package sim
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -34,3 +37,58 @@ func newSecret(keyID string) string {
 
 // timestamp formats like JavaScript's Date.toISOString, as Instantly's timestamps are.
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// idGen issues time-ordered (version 7) UUIDs that are strictly increasing for one Server,
+// even when its clock stands still or steps back. Lists are ordered and paginated by id, as a
+// database would with "WHERE id > $starting_after ORDER BY id": a cursor stays valid after its
+// item is deleted, and an unknown cursor is simply compared.
+type idGen struct {
+	mu sync.Mutex
+	ms uint64 // 48-bit Unix milliseconds of the last id
+	hi uint64 // 12 bits (rand_a)
+	lo uint64 // 62 bits (rand_b)
+}
+
+func (g *idGen) next(now time.Time) string {
+	ms := uint64(max(now.UnixMilli(), 0)) & (1<<48 - 1)
+	g.mu.Lock()
+	if ms > g.ms {
+		g.ms = ms
+		g.hi = randUint64() & 0x7ff // leave headroom for ids in the same millisecond
+		g.lo = randUint64() & (1<<62 - 1)
+	} else {
+		g.lo += 1 + randUint64()%(1<<24) // random steps keep ids unguessable
+		if g.lo >= 1<<62 {
+			g.lo -= 1 << 62
+			if g.hi++; g.hi >= 1<<12 {
+				g.hi = 0
+				g.ms++
+			}
+		}
+	}
+	ms, hi, lo := g.ms, g.hi, g.lo
+	g.mu.Unlock()
+
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[8:], lo)
+	b[8] = 0x80 | b[8]&0x3f
+	b[6] = 0x70 | byte(hi>>8)
+	b[7] = byte(hi)
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// newSec returns a change-owner secret: 32 random hex characters.
+func newSec() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

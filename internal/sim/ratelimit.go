@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,30 +17,61 @@ const (
 // meter is one workspace's rate-limit log and statistics. It has its own lock so limiting never
 // waits for a handler holding the workspace state.
 type meter struct {
+	id       string // the workspace's id: meters are always locked in id order
 	mu       sync.Mutex
 	rps, rpm int
 	log      ring // admitted request times, oldest first
 	stats    WorkspaceStats
 }
 
-func newMeter(rps, rpm int) *meter {
-	return &meter{rps: rps, rpm: rpm, log: ring{max: max(rps, rpm)}}
+func newMeter(id string, rps, rpm int) *meter {
+	return &meter{id: id, rps: rps, rpm: rpm, log: ring{max: max(rps, rpm)}}
 }
 
-// admit decides one request at now. Windows are half-open, (t-1s, t] and (t-60s, t], so
-// "at most RPS in any sliding second" holds for every window. Rejections consume no budget.
-func (m *meter) admit(now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t := now.UnixNano()
+// admitAll decides one request at now that counts against every given workspace
+// (x-as-workspace traffic spends the budgets of both the sub and the admin workspace). Windows
+// are half-open, (t-1s, t] and (t-60s, t], so "at most RPS in any sliding second" holds for
+// every window. The request is admitted only if every window of every meter has room, and
+// then it is logged in all of them; rejections consume no budget. Either way it counts as one
+// request in each meter's statistics.
+func admitAll(now time.Time, meters ...*meter) bool {
+	ms := slices.Clone(meters)
+	slices.SortFunc(ms, func(a, b *meter) int { return strings.Compare(a.id, b.id) })
+	ms = slices.CompactFunc(ms, func(a, b *meter) bool { return a == b })
+	for _, m := range ms {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	}
+	at := make([]int64, len(ms))
+	ok := true
+	for i, m := range ms {
+		at[i] = m.clamp(now.UnixNano())
+		ok = ok && m.hasRoom(at[i])
+	}
+	for i, m := range ms {
+		m.stats.Requests++
+		if !ok {
+			m.stats.RateLimited++
+			continue
+		}
+		m.record(at[i])
+	}
+	return ok
+}
+
+// clamp keeps the log sorted when the clock steps back.
+func (m *meter) clamp(t int64) int64 {
 	if last, ok := m.log.last(); ok && t < last {
-		t = last // a clock stepping back must not unsort the log
+		return last
 	}
-	m.stats.Requests++
-	if m.log.countAfter(t-int64(time.Second)) >= m.rps || m.log.countAfter(t-int64(time.Minute)) >= m.rpm {
-		m.stats.RateLimited++
-		return false
-	}
+	return t
+}
+
+func (m *meter) hasRoom(t int64) bool {
+	return m.log.countAfter(t-int64(time.Second)) < m.rps && m.log.countAfter(t-int64(time.Minute)) < m.rpm
+}
+
+func (m *meter) record(t int64) {
 	m.log.push(t)
 	m.stats.Admitted++
 	// Every window's count peaks at one of its admissions, so checking the windows ending
@@ -47,7 +80,6 @@ func (m *meter) admit(now time.Time) bool {
 	sinceReset := int(m.stats.Admitted)
 	m.stats.MaxAdmitted1s = max(m.stats.MaxAdmitted1s, min(sinceReset, m.log.countAfter(t-int64(time.Second))))
 	m.stats.MaxAdmitted60s = max(m.stats.MaxAdmitted60s, min(sinceReset, m.log.countAfter(t-int64(time.Minute))))
-	return true
 }
 
 // ring keeps the newest max timestamps, ascending. It grows on demand, so idle workspaces

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 )
@@ -16,13 +17,25 @@ func writeResponse(w http.ResponseWriter, res response) {
 		w.WriteHeader(res.status)
 		return
 	}
-	data, err := json.Marshal(res.body)
+	data, err := marshal(res.body)
 	if err != nil {
 		res = errorResponse(err)
-		data, _ = json.Marshal(res.body)
+		data, _ = marshal(res.body)
 	}
 	// Fastify's default for JSON replies.
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(res.status)
 	_, _ = w.Write(data)
+}
+
+// marshal encodes like JSON.stringify: "&", "<" and ">" stay as they are (accounts' cursors
+// are "timestamp&email"), where encoding/json would escape them as \u0026 and so on.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

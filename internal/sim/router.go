@@ -19,6 +19,7 @@ type compiledRoute struct {
 	segments []string
 	literals int
 	schema   schema // request body schema; nil when the route takes no body
+	query    schema // query parameters as one object schema; nil when it has none
 }
 
 func newRouter(routes []route, spec *apiSpec) *router {
@@ -34,6 +35,7 @@ func newRouter(routes []route, spec *apiSpec) *router {
 			c.status = http.StatusOK
 		}
 		c.schema = bodySchemaFor(r, spec)
+		c.query = spec.querySchema(r.method, r.pattern)
 		rt.routes = append(rt.routes, c)
 	}
 	return rt

@@ -49,10 +49,16 @@ type Server struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	mu         sync.RWMutex // guards the registry below; taken before any workspace's lock
+	ids idGen // ids of everything but workspaces, users and secrets
+
+	mu         sync.RWMutex // guards the registry below; taken before any other lock
 	workspaces map[string]*workspace
 	order      []*workspace // creation order
 	keys       map[[32]byte]*apiKey
+	users      map[string]string // lower-case email → user id: one user across workspaces
+
+	groupMu sync.RWMutex // guards groups; taken after mu and before any workspace's lock
+	groups  []*groupLink // admin/sub links of workspace groups, in id order
 }
 
 // New returns an empty simulator; add workspaces with CreateWorkspace or POST /_sim/workspaces.
@@ -70,6 +76,7 @@ func New(cfg Config) *Server {
 		rng:        rand.New(rand.NewPCG(seed, seed)),
 		workspaces: make(map[string]*workspace),
 		keys:       make(map[[32]byte]*apiKey),
+		users:      make(map[string]string),
 	}
 }
 
@@ -93,7 +100,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAPI runs the steps listed in the package documentation, in that order. It also
-// returns the id of the workspace the request was counted against, if any.
+// returns the id of the workspace the request acted on, if any.
 func (s *Server) handleAPI(r *http.Request) (response, string) {
 	rt := s.api.match(r)
 	if rt == nil {
@@ -103,14 +110,24 @@ func (s *Server) handleAPI(r *http.Request) (response, string) {
 	if err != nil {
 		return errorResponse(err), ""
 	}
-	// The x-as-workspace header will choose the target workspace here, before budget is spent.
+	// x-as-workspace chooses the target before any budget is spent; acting as a sub workspace
+	// spends the budgets of both the sub and the admin workspace.
 	ws := key.ws
+	meters := []*meter{ws.meter}
+	if as := r.Header.Get(asWorkspaceHeader); as != "" {
+		if ws, err = s.actAs(key.ws, as); err != nil {
+			return errorResponse(err), ""
+		}
+		meters = append(meters, ws.meter)
+	}
 	if status, fail := s.drawFault(); fail {
-		ws.meter.fault()
+		for _, m := range meters {
+			m.fault()
+		}
 		return errorResponse(faultError(status)), ws.id
 	}
 	now := s.now()
-	if !ws.meter.admit(now) {
+	if !admitAll(now, meters...) {
 		return errorResponse(newError(http.StatusTooManyRequests, "Rate limit exceeded")), ws.id
 	}
 	if !scopeAllows(key.Scopes, rt.scope) {
@@ -127,7 +144,7 @@ func (s *Server) handleAdmin(r *http.Request) response {
 	return s.run(rt, &call{r: r, now: s.now()})
 }
 
-// run validates the body against the route's schema, then calls its handler.
+// run validates the body, then the query string (Fastify's order), then calls the handler.
 func (s *Server) run(rt *compiledRoute, c *call) response {
 	if rt.schema != nil {
 		body, err := readBody(c.r)
@@ -138,6 +155,12 @@ func (s *Server) run(rt *compiledRoute, c *call) response {
 			return errorResponse(errBadRequest(msg))
 		}
 		c.body = body
+	}
+	if rt.query != nil {
+		c.query = decodeQuery(rt.query, c.r.URL.Query())
+		if msg := s.valid.check(rt.query, c.query, "querystring"); msg != "" {
+			return errorResponse(errBadRequest(msg))
+		}
 	}
 	out, err := rt.handle(s, c)
 	if err != nil {

@@ -1,6 +1,9 @@
 package sim
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Workspace is the spec's Workspace object. Nullable fields are pointers so they encode as
 // null, as Instantly sends them, rather than disappearing.
@@ -33,8 +36,8 @@ type PlanIDVerification struct {
 }
 
 // newWorkspaceInfo describes a fresh workspace on the outreach plan the API requires, with
-// none of the add-on plans.
-func newWorkspaceInfo(id, name string, now time.Time) Workspace {
+// none of the add-on plans. owner is the owner's user id.
+func newWorkspaceInfo(id, name, owner string, now time.Time) Workspace {
 	ts := timestamp(now)
 	plan := "pid_hg_v1"
 	unsubToBlock := false
@@ -43,7 +46,7 @@ func newWorkspaceInfo(id, name string, now time.Time) Workspace {
 		ID:                      id,
 		TimestampCreated:        ts,
 		TimestampUpdated:        ts,
-		Owner:                   newUUID(),
+		Owner:                   owner,
 		Name:                    name,
 		PlanID:                  &plan,
 		AddUnsubToBlock:         &unsubToBlock,
@@ -80,4 +83,42 @@ func (s *Server) patchCurrentWorkspace(c *call) (any, error) {
 	}
 	c.ws.info.TimestampUpdated = timestamp(c.now)
 	return c.ws.info, nil
+}
+
+// POST /api/v2/workspaces/current/change-owner. The new owner must already be an accepted
+// member; sec is the secret Instantly hands out of band (OwnerTransferSecret in the
+// simulator). The old owner stays a member with role admin, and sec is rotated.
+func (s *Server) changeOwner(c *call) (any, error) {
+	body := c.body.(map[string]any) // email (format email) and sec, both strings
+	email := normalizeEmail(body["email"].(string))
+	sec := body["sec"].(string)
+	ws := c.ws
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if sec != ws.sec {
+		return nil, newError(http.StatusForbidden, "Invalid sec")
+	}
+	next := -1
+	for i, m := range ws.members {
+		if m.Email == email && m.Accepted {
+			next = i
+		}
+	}
+	if next < 0 {
+		return nil, errBadRequest("The new owner must be an accepted member of the workspace")
+	}
+	if ws.members[next].Role == RoleOwner {
+		return nil, errBadRequest("This member is already the owner of the workspace")
+	}
+	for i := range ws.members {
+		if ws.members[i].Role == RoleOwner {
+			ws.members[i].Role = RoleAdmin
+		}
+	}
+	ws.members[next].Role = RoleOwner
+	ws.info.Owner = ws.members[next].UserID
+	ws.info.TimestampUpdated = timestamp(c.now)
+	ws.sec = newSec()
+	s.log.Info("workspace owner changed", "workspace_id", ws.id, "owner", ws.info.Owner)
+	return ws.info, nil
 }

@@ -10,7 +10,12 @@ import (
 	"github.com/agencyplane/agencyplane/internal/sim"
 )
 
-var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+// Workspaces and users have random (version 4) ids; everything else has time-ordered
+// (version 7) ids, which is what lets lists paginate by comparing ids.
+var (
+	uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	idPattern   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+)
 
 func TestGetCurrentWorkspace(t *testing.T) {
 	e := newEnv(t, sim.Config{})
