@@ -1,7 +1,3 @@
-// Package instantly is a typed client for Instantly's API v2: one method per
-// endpoint, Instantly's error bodies decoded into *Error, and retries with
-// exponential backoff and full jitter for throttling and transient faults,
-// bounded by the caller's deadline.
 package instantly
 
 import (
@@ -13,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,7 +49,8 @@ func (c Credential) LogValue() slog.Value { return slog.StringValue(c.String()) 
 type Options struct {
 	// BaseURL of the API, without /api/v2. Default DefaultBaseURL.
 	BaseURL string
-	// HTTPClient sends the requests. Default: a client with a 30s timeout.
+	// HTTPClient sends the requests. Default: a client with a 30s timeout,
+	// which bounds each attempt (a timed-out attempt may be retried).
 	HTTPClient *http.Client
 	// UserAgent sent with every request (Instantly refuses some bare clients).
 	UserAgent string
@@ -60,8 +58,12 @@ type Options struct {
 	MaxAttempts int
 	// BaseBackoff is the first retry's backoff ceiling. Default 100ms.
 	BaseBackoff time.Duration
-	// MaxBackoff caps any single wait. Default 5s.
+	// MaxBackoff caps any single jittered wait. Default 5s.
 	MaxBackoff time.Duration
+	// MaxRetryAfter is the longest server-requested Retry-After the client
+	// will sit out; a longer one ends the call with the *Error (RetryAfter
+	// set) so the caller can reschedule. Default 60s.
+	MaxRetryAfter time.Duration
 	// Logger for retry decisions (never logs a key). Default slog.Default().
 	Logger *slog.Logger
 }
@@ -99,6 +101,9 @@ func New(opts Options) (*Client, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
+	if opts.MaxRetryAfter <= 0 {
+		opts.MaxRetryAfter = time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -123,7 +128,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("instantly: HTTP %d: %s", e.StatusCode, msg)
 }
 
-// Retryable reports whether the same request may succeed later.
+// Retryable reports whether the same request may succeed later. Whether it
+// is actually repeated also depends on the request (see the package doc).
 func (e *Error) Retryable() bool {
 	switch e.StatusCode {
 	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
@@ -134,19 +140,35 @@ func (e *Error) Retryable() bool {
 }
 
 // ErrUnreachable wraps transport failures (connection refused, timeouts,
-// unreadable responses) once retries are exhausted.
+// unreadable or undecodable responses) once retries are exhausted.
 var ErrUnreachable = errors.New("instantly: unreachable")
 
 // request is one call's shape.
 type request struct {
 	method string
-	path   string // under /api/v2
+	path   string // under /api/v2, path parameters already escaped (see pathf)
 	query  url.Values
 	body   any
-	// idempotent requests are retried on 5xx and transport errors too; others
-	// only on 429, which Instantly answers before doing anything.
-	idempotent bool
+	// atMostOnce requests are never repeated once they may have reached
+	// Instantly (5xx, timeouts): only 429s and failures to connect are
+	// retried. Set for POST /api-keys, whose repeat would mint a second key.
+	atMostOnce bool
 }
+
+// transportError is a failure with no usable answer from Instantly. It
+// unwraps to ErrUnreachable so callers see one category.
+type transportError struct {
+	err error
+	// notSent: the request never left (dial, DNS), so repeating is safe for
+	// any request.
+	notSent bool
+	// final: the server answered 2xx but the body could not be decoded;
+	// it has acted, so the call is not repeated.
+	final bool
+}
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
 
 // do sends req with retries and decodes a 2xx JSON body into out.
 func (c *Client) do(ctx context.Context, cred Credential, req request, out any) error {
@@ -163,6 +185,10 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil && lastErr != nil {
+			// The deadline cut a retry short: keep what went wrong before it.
+			return fmt.Errorf("%w (after: %w)", err, lastErr)
+		}
 		lastErr = err
 		wait, retry := c.retryDecision(req, err, attempt)
 		if !retry {
@@ -177,7 +203,7 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return lastErr
+			return fmt.Errorf("%w (after: %w)", context.Cause(ctx), lastErr)
 		case <-t.C:
 		}
 	}
@@ -185,26 +211,33 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 
 // retryDecision says whether to retry after attempt failed with err, and how
 // long to wait: Retry-After when the server sent one, else full jitter over
-// an exponentially growing ceiling.
+// an exponentially growing ceiling. The rules are in the package doc.
 func (c *Client) retryDecision(req request, err error, attempt int) (time.Duration, bool) {
 	if attempt >= c.opts.MaxAttempts {
 		return 0, false
 	}
 	var apiErr *Error
+	var te *transportError
 	switch {
 	case errors.As(err, &apiErr):
-		if !apiErr.Retryable() || (apiErr.StatusCode != http.StatusTooManyRequests && !req.idempotent) {
+		switch {
+		case apiErr.StatusCode == http.StatusTooManyRequests:
+		case apiErr.Retryable() && !req.atMostOnce:
+		default:
 			return 0, false
 		}
 		if apiErr.RetryAfter > 0 {
-			return min(apiErr.RetryAfter, c.opts.MaxBackoff), true
+			if apiErr.RetryAfter > c.opts.MaxRetryAfter {
+				return 0, false
+			}
+			return apiErr.RetryAfter, true
 		}
-	case errors.Is(err, ErrUnreachable):
-		if !req.idempotent {
+	case errors.As(err, &te):
+		if te.final || (req.atMostOnce && !te.notSent) {
 			return 0, false
 		}
 	default:
-		return 0, false
+		return 0, false // context ended, or a bug building the request
 	}
 	ceiling := c.opts.BaseBackoff << min(attempt-1, 16)
 	if ceiling > c.opts.MaxBackoff || ceiling <= 0 {
@@ -216,7 +249,12 @@ func (c *Client) retryDecision(req request, err error, attempt int) (time.Durati
 // once sends a single attempt.
 func (c *Client) once(ctx context.Context, cred Credential, req request, body []byte, out any) error {
 	u := *c.base
-	u.Path += "/api/v2" + req.path
+	u.RawPath = strings.TrimRight(c.base.EscapedPath(), "/") + "/api/v2" + req.path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return fmt.Errorf("instantly: bad path %q: %w", req.path, err)
+	}
+	u.Path = p
 	if len(req.query) > 0 {
 		u.RawQuery = req.query.Encode()
 	}
@@ -243,7 +281,11 @@ func (c *Client) once(ctx context.Context, cred Credential, req request, body []
 		if ctx.Err() != nil {
 			return fmt.Errorf("instantly %s %s: %w", req.method, req.path, context.Cause(ctx))
 		}
-		return fmt.Errorf("%w: %s %s: %w", ErrUnreachable, req.method, req.path, scrubURLError(err))
+		err = scrubURLError(err)
+		return &transportError{
+			err:     fmt.Errorf("%w: %s %s: %w", ErrUnreachable, req.method, req.path, err),
+			notSent: neverSent(err),
+		}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -251,18 +293,32 @@ func (c *Client) once(ctx context.Context, cred Credential, req request, body []
 		if ctx.Err() != nil {
 			return fmt.Errorf("instantly %s %s: %w", req.method, req.path, context.Cause(ctx))
 		}
-		return fmt.Errorf("%w: read %s %s: %w", ErrUnreachable, req.method, req.path, err)
+		return &transportError{err: fmt.Errorf("%w: read %s %s: %w", ErrUnreachable, req.method, req.path, err)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp, data)
+		return decodeError(resp, data, cred)
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%w: decode %s %s response: %w", ErrUnreachable, req.method, req.path, err)
+		return &transportError{
+			err:   fmt.Errorf("%w: decode %s %s response: %w", ErrUnreachable, req.method, req.path, err),
+			final: true,
+		}
 	}
 	return nil
+}
+
+// neverSent reports whether a transport error happened before any byte of
+// the request could reach the server.
+func neverSent(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 // scrubURLError drops the URL from transport errors: it is harmless today,
@@ -275,7 +331,7 @@ func scrubURLError(err error) error {
 	return err
 }
 
-func decodeError(resp *http.Response, data []byte) *Error {
+func decodeError(resp *http.Response, data []byte, cred Credential) *Error {
 	e := &Error{StatusCode: resp.StatusCode, Phrase: http.StatusText(resp.StatusCode)}
 	var body struct {
 		StatusCode int    `json:"statusCode"`
@@ -288,6 +344,11 @@ func decodeError(resp *http.Response, data []byte) *Error {
 		}
 		e.Message = body.Message
 	}
+	if cred.APIKey != "" {
+		// An upstream that echoes the bad key must not put it in our errors.
+		e.Phrase = strings.ReplaceAll(e.Phrase, cred.APIKey, "<redacted>")
+		e.Message = strings.ReplaceAll(e.Message, cred.APIKey, "<redacted>")
+	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && secs >= 0 {
 			e.RetryAfter = time.Duration(secs) * time.Second
@@ -296,4 +357,27 @@ func decodeError(resp *http.Response, data []byte) *Error {
 		}
 	}
 	return e
+}
+
+// pathf builds a request path from a format whose %s verbs are path
+// parameters, escaping each; an empty one is refused rather than sent as a
+// request for the collection.
+func pathf(format string, ids ...string) (string, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if id == "" {
+			return "", errors.New("instantly: empty id")
+		}
+		args[i] = url.PathEscape(id)
+	}
+	return fmt.Sprintf(format, args...), nil
+}
+
+// call runs req and returns the decoded body; the common tail of every method.
+func call[T any](ctx context.Context, c *Client, cred Credential, req request) (*T, error) {
+	var out T
+	if err := c.do(ctx, cred, req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
