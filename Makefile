@@ -4,9 +4,9 @@
 GO        ?= go
 BUF       := $(GO) tool -modfile=tools/go.mod buf
 BASELINE  := .ci/buf-baseline.binpb
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 5s
 
-.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz clean
+.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus clean
 
 all: build
 
@@ -53,16 +53,23 @@ breaking:
 baseline:
 	$(BUF) build -o $(BASELINE)
 
-## fuzz: run each fuzz target for FUZZTIME
-fuzz:
+## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
+fuzz: ensure-redis
 	$(GO) test ./internal/labels -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/e2e -run '^$$' -fuzz FuzzRESTBody -fuzztime $(FUZZTIME)
+
+## fuzz-corpus: copy what fuzzing found into testdata/ (commit it)
+fuzz-corpus:
+	@for t in internal/labels:FuzzParse internal/pagetoken:FuzzDecode internal/e2e:FuzzRESTBody; do \
+	  d=$${t%%:*}; n=$${t##*:}; src="$$($(GO) env GOCACHE)/fuzz/github.com/agencyplane/agencyplane/$$d/$$n"; \
+	  mkdir -p $$d/testdata/fuzz/$$n; [ -d "$$src" ] && cp -n "$$src"/* $$d/testdata/fuzz/$$n/ || true; done
 
 ensure-redis:
 	@./.ci/ensure-redis.sh
 
 ## test: everything CI checks
-test: lint unit drift breaking
+test: lint unit drift breaking fuzz
 
 clean:
 	$(GO) clean -testcache

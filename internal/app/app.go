@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,9 +19,18 @@ import (
 	"github.com/agencyplane/agencyplane"
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/server"
+	"github.com/agencyplane/agencyplane/internal/service/apikeys"
+	"github.com/agencyplane/agencyplane/internal/service/audit"
+	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
+	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
+	"github.com/agencyplane/agencyplane/internal/service/members"
+	"github.com/agencyplane/agencyplane/internal/service/tags"
+	"github.com/agencyplane/agencyplane/internal/service/tokens"
+	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/service/workspaces"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/store/memory"
@@ -65,7 +75,14 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	authn, err := bootstrapAuth(ctx, cfg, st, logger, console)
+	if err := bootstrapToken(ctx, cfg, st.Tokens(), logger, console); err != nil {
+		return nil, err
+	}
+	certs, err := loadClientIdentities(cfg.ClientIdentities)
+	if err != nil {
+		return nil, err
+	}
+	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +90,10 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	wsSvc := workspaces.New(workspaces.Deps{Store: st.Workspaces(), Vault: keyring, Upstream: client, Logger: logger})
+	// Every service sees workspaces through the caller's scope.
+	scoped := authz.Scoped(st.Workspaces())
+	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring)
+	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Vault: keyring, Upstream: client, Resolver: resolver, Logger: logger})
 	srv, err := server.New(server.Options{
 		GRPCAddr:          cfg.GRPCAddr,
 		HTTPAddr:          cfg.HTTPAddr,
@@ -84,11 +104,17 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		ReadinessInterval: cfg.ReadinessInterval,
-		Services: []server.Service{{
-			Desc:    &agencyv1.WorkspaceService_ServiceDesc,
-			Impl:    wsSvc,
-			Gateway: agencyv1.RegisterWorkspaceServiceHandler,
-		}},
+		TLS:               server.TLSFiles{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.ClientCA},
+		Services: []server.Service{
+			{Desc: &agencyv1.WorkspaceService_ServiceDesc, Impl: wsSvc, Gateway: agencyv1.RegisterWorkspaceServiceHandler},
+			{Desc: &agencyv1.MemberService_ServiceDesc, Impl: members.New(resolver, client), Gateway: agencyv1.RegisterMemberServiceHandler},
+			{Desc: &agencyv1.GroupMemberService_ServiceDesc, Impl: groupmembers.New(resolver, client, scoped), Gateway: agencyv1.RegisterGroupMemberServiceHandler},
+			{Desc: &agencyv1.TagService_ServiceDesc, Impl: tags.New(resolver, client), Gateway: agencyv1.RegisterTagServiceHandler},
+			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring), Gateway: agencyv1.RegisterApiKeyServiceHandler},
+			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
+			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens()), Gateway: agencyv1.RegisterTokenServiceHandler},
+			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client), Gateway: agencyv1.RegisterAuditServiceHandler},
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -108,7 +134,7 @@ func (a *App) Run(ctx context.Context) error {
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
 	if cfg.RedisURL == "" {
 		logger.Warn("EMBEDDED IN-MEMORY BACKEND: all state (workspaces, credentials) is lost when agencyd exits; set --redis-url for production")
-		return memory.New(), nil
+		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention}), nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -116,7 +142,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 	}
 	opts.DisableIdentity = true // CLIENT SETINFO needs Redis 7.2; older servers log noise
 	rdb := redis.NewClient(opts)
-	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix})
+	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, AuditRetention: cfg.AuditRetention})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
@@ -160,27 +186,68 @@ func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, error
 	return kr, nil
 }
 
-// bootstrapAuth accepts AGENCY_BOOTSTRAP_TOKEN, or else generates a token on
-// the deployment's first start, stores its hash and prints it once.
-func bootstrapAuth(ctx context.Context, cfg *config.Config, st store.Store, logger *slog.Logger, console io.Writer) (*auth.Authenticator, error) {
-	if cfg.BootstrapToken != "" {
-		logger.Info("bootstrap admin token taken from AGENCY_BOOTSTRAP_TOKEN")
-		return auth.NewAuthenticator(auth.HashToken(cfg.BootstrapToken))
+// bootstrapToken makes sure the deployment has its bootstrap admin token,
+// "tokens/bootstrap": AGENCY_BOOTSTRAP_TOKEN when set, else one generated on
+// the deployment's first start and printed once. It works until revoked.
+func bootstrapToken(ctx context.Context, cfg *config.Config, ts store.Tokens, logger *slog.Logger, console io.Writer) error {
+	token := cfg.BootstrapToken
+	if token == "" {
+		var err error
+		if token, err = auth.GenerateToken(); err != nil {
+			return err
+		}
 	}
-	token, err := auth.GenerateToken()
-	if err != nil {
-		return nil, err
-	}
-	stored, created, err := st.Meta().EnsureBootstrapTokenHash(ctx, auth.HashToken(token))
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap token: %w", err)
-	}
-	if created {
+	now := time.Now().UTC()
+	err := ts.Create(ctx, &store.Token{ID: bootstrapID, Hash: auth.HashToken(token), Role: auth.RoleAdmin,
+		Description: "bootstrap admin token", Creator: "agencyd", CreateTime: now})
+	switch {
+	case err == nil && cfg.BootstrapToken == "":
 		fmt.Fprintf(console, "\n%s\n  bootstrap admin token (shown once, keep it safe):\n\n    %s\n\n%s\n",
 			strings.Repeat("=", 72), token, strings.Repeat("=", 72))
 		logger.Warn("generated a bootstrap admin token and printed it once to stderr")
-	} else {
+		return nil
+	case err == nil:
+		logger.Info("bootstrap admin token taken from AGENCY_BOOTSTRAP_TOKEN")
+		return nil
+	case !errors.Is(err, store.ErrAlreadyExists):
+		return fmt.Errorf("bootstrap token: %w", err)
+	case cfg.BootstrapToken == "":
 		logger.Info("bootstrap admin token was issued at an earlier start; set AGENCY_BOOTSTRAP_TOKEN to use a known one")
+		return nil
 	}
-	return auth.NewAuthenticator(stored)
+	// AGENCY_BOOTSTRAP_TOKEN names the bootstrap token from now on, unless it
+	// was revoked: a revocation stands.
+	t, err := ts.Update(ctx, bootstrapID, func(t *store.Token) error {
+		if t.RevokeTime.IsZero() {
+			t.Hash = auth.HashToken(token)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	if !t.RevokeTime.IsZero() {
+		logger.Warn("the bootstrap token was revoked; AGENCY_BOOTSTRAP_TOKEN is ignored")
+	} else {
+		logger.Info("bootstrap admin token taken from AGENCY_BOOTSTRAP_TOKEN")
+	}
+	return nil
+}
+
+const bootstrapID = "bootstrap"
+
+// loadClientIdentities reads the mTLS identity map.
+func loadClientIdentities(path string) (map[string]auth.CertIdentity, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--client-identities: %w", err)
+	}
+	var m map[string]auth.CertIdentity
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("--client-identities: %w", err)
+	}
+	return m, nil
 }

@@ -17,16 +17,21 @@ import (
 
 // Config is agencyd's configuration.
 type Config struct {
-	GRPCAddr        string
-	HTTPAddr        string
-	InstantlyURL    string
-	RedisURL        string
-	RedisPrefix     string
-	MasterKeyFile   string
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
-	MaxRequestBytes int64
+	GRPCAddr         string
+	HTTPAddr         string
+	InstantlyURL     string
+	RedisURL         string
+	RedisPrefix      string
+	MasterKeyFile    string
+	LogLevel         string
+	LogFormat        string
+	ShutdownTimeout  time.Duration
+	MaxRequestBytes  int64
+	TLSCert          string
+	TLSKey           string
+	ClientCA         string
+	ClientIdentities string
+	AuditRetention   time.Duration
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).
 	ReadinessInterval time.Duration
@@ -57,6 +62,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may finish on SIGTERM")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest accepted request body or gRPC message")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate: serve both listeners over TLS")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&c.ClientCA, "client-ca", "", "PEM CA of client certificates (mTLS); needs --tls-cert and --client-identities")
+	fs.StringVar(&c.ClientIdentities, "client-identities", "", `JSON file mapping client certificate identities (CN or SAN) to {"role": …, "scope": …}`)
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -110,6 +120,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1024 {
 		errs = append(errs, errors.New("--max-request-bytes must be at least 1024"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.ClientCA != "" && (c.TLSCert == "" || c.ClientIdentities == "") {
+		errs = append(errs, errors.New("--client-ca needs --tls-cert/--tls-key and --client-identities"))
+	}
+	if c.AuditRetention < time.Hour {
+		errs = append(errs, errors.New("--audit-retention must be at least 1h"))
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		errs = append(errs, errors.New("AGENCY_BOOTSTRAP_TOKEN must be at least 16 characters"))

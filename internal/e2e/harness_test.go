@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +34,45 @@ import (
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) { redistest.MainThen(m, scanSuiteLogs) }
+
+// suiteLogs holds every server log of the whole suite, scanned for secrets
+// when it ends.
+var suiteLogs struct {
+	sync.Mutex
+	bufs []*syncBuffer
+}
+
+var (
+	tokenShapeRE = regexp.MustCompile(`agp_[A-Za-z0-9_-]{43}`)
+	base64RunRE  = regexp.MustCompile(`[A-Za-z0-9+/]{40,}={0,2}`)
+	simKeyRE     = regexp.MustCompile(`^[0-9a-f-]{36}:[A-Za-z0-9]+$`)
+)
+
+// scanSuiteLogs fails the suite when any log line of any server holds a
+// control-plane token, an Instantly key (the simulator's keys are base64 of
+// "<uuid>:<secret>") or the bootstrap token.
+func scanSuiteLogs(code int) int {
+	suiteLogs.Lock()
+	defer suiteLogs.Unlock()
+	for _, b := range suiteLogs.bufs {
+		logs := b.String()
+		leak := tokenShapeRE.FindString(logs)
+		if strings.Contains(logs, testToken) {
+			leak = "the bootstrap token"
+		}
+		for _, run := range base64RunRE.FindAllString(logs, -1) {
+			if raw, err := base64.StdEncoding.DecodeString(run); err == nil && simKeyRE.Match(raw) {
+				leak = "an Instantly key"
+			}
+		}
+		if leak != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: a secret (%s) appears in the server logs of this suite\n", leak)
+			return 1
+		}
+	}
+	return code
+}
 
 const testToken = "e2e-admin-token-0123456789"
 
@@ -56,7 +96,7 @@ func (s *syncBuffer) String() string {
 
 // env is one running agencyd plus the simulator it talks to.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *sim.Server
 	app      *app.App
 	httpBase string
@@ -83,6 +123,12 @@ func startEnv(t *testing.T, b backend) *env {
 // startEnvOn starts agencyd on the given Redis URL ("" = memory backend).
 func startEnvOn(t *testing.T, redisURL string, readinessInterval time.Duration) *env {
 	t.Helper()
+	return startEnvWith(t, redisURL, readinessInterval, nil)
+}
+
+// startEnvWith is startEnvOn with a last word on the configuration.
+func startEnvWith(t testing.TB, redisURL string, readinessInterval time.Duration, tweak func(*config.Config)) *env {
+	t.Helper()
 	simSrv := sim.New(sim.Config{})
 	hs := httptest.NewServer(simSrv)
 	t.Cleanup(hs.Close)
@@ -107,12 +153,23 @@ func startEnvOn(t *testing.T, redisURL string, readinessInterval time.Duration) 
 		t.Fatal(err)
 	}
 	e := &env{t: t, sim: simSrv, logs: &syncBuffer{}}
+	suiteLogs.Lock()
+	suiteLogs.bufs = append(suiteLogs.bufs, e.logs)
+	suiteLogs.Unlock()
 	if redisURL != "" {
 		cfg.RedisURL = redisURL
 		cfg.RedisPrefix = redistest.Prefix(t)
 		e.prefix = cfg.RedisPrefix
 	}
 	cfg.ReadinessInterval = readinessInterval
+	scheme := "http://"
+	var dialOpt grpc.DialOption = grpc.WithTransportCredentials(insecure.NewCredentials())
+	if tweak != nil {
+		tweak(cfg)
+		if cfg.TLSCert != "" {
+			scheme = "https://"
+		}
+	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := app.New(context.Background(), cfg, logger, e.logs)
 	if err != nil {
@@ -128,9 +185,12 @@ func startEnvOn(t *testing.T, redisURL string, readinessInterval time.Duration) 
 			t.Errorf("agencyd Run: %v", err)
 		}
 	})
-	e.httpBase = "http://" + a.Server.HTTPAddr()
+	e.httpBase = scheme + a.Server.HTTPAddr()
+	if scheme == "https://" {
+		return e // TLS tests dial with their own certificates
+	}
 	waitHealthy(t, e.httpBase)
-	conn, err := grpc.NewClient(a.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(a.Server.GRPCAddr(), dialOpt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +199,7 @@ func startEnvOn(t *testing.T, redisURL string, readinessInterval time.Duration) 
 	return e
 }
 
-func waitHealthy(t *testing.T, base string) {
+func waitHealthy(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -219,8 +279,9 @@ func (g *grpcAPI) Verify(ctx context.Context, name string) (*agencyv1.Workspace,
 }
 
 type restAPI struct {
-	base  string
-	token string
+	base   string
+	token  string
+	client *http.Client // nil = http.DefaultClient
 }
 
 func (e *env) rest(token string) *restAPI { return &restAPI{base: e.httpBase, token: token} }
@@ -247,7 +308,11 @@ func (r *restAPI) raw(ctx context.Context, method, path string, body []byte, out
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := r.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -179,6 +180,10 @@ func TestNoPlaintextSecretAnywhere(t *testing.T) {
 			dump.WriteString(rdb.Get(ctx, k).Val())
 		case "zset":
 			dump.WriteString(strings.Join(rdb.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		case "stream":
+			for _, m := range rdb.XRange(ctx, k, "-", "+").Val() {
+				fmt.Fprint(&dump, m.Values)
+			}
 		default:
 			t.Fatalf("key %s has unexpected type %s: extend this test", k, typ)
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -18,13 +20,26 @@ import (
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/service/masks"
 )
 
 // newGatewayMux returns the REST mux. Options are set on purpose: unknown
 // JSON fields are an error (a misspelt field must not be silently dropped),
 // zero values are emitted so clients see every field.
-func newGatewayMux(maxBody int64) *runtime.ServeMux {
+func newGatewayMux(maxBody int64, gatewaySecret string) *runtime.ServeMux {
 	return runtime.NewServeMux(
+		// Who is calling, for authentication and throttling, vouched for by
+		// the per-process secret.
+		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+			md := metadata.Pairs(mdGatewaySecret, gatewaySecret)
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				md.Set(mdClientIP, host)
+			}
+			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+				md.Set(mdClientCert, certIdentity(r.TLS.VerifiedChains[0][0]))
+			}
+			return md
+		}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
 			Marshaler: &runtime.JSONPb{
 				MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
@@ -34,6 +49,10 @@ func newGatewayMux(maxBody int64) *runtime.ServeMux {
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if strings.EqualFold(key, requestIDHeader) {
 				return requestIDHeader, true
+			}
+			// Clients may not forge the gateway's own metadata.
+			if strings.HasPrefix(strings.ToLower(strings.TrimPrefix(strings.ToLower(key), "grpc-metadata-")), "x-agency-") {
+				return "", false
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
@@ -86,17 +105,7 @@ func sanitizeGatewayError(err error, maxBody int64) error {
 
 // protoFieldName turns a JSON name (displayName) into the proto field name
 // (display_name) that every other violation uses.
-func protoFieldName(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			b.WriteByte('_')
-			r += 'a' - 'A'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func protoFieldName(s string) string { return masks.Paths([]string{s})[0] }
 
 // httpError writes a plain JSON error for the non-gateway HTTP endpoints.
 func httpError(w http.ResponseWriter, code int, msg string) {

@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -16,13 +18,16 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/authz"
 )
 
 // The interceptor order is part of the design (see README): recovery →
@@ -83,10 +88,13 @@ func requestID(ctx context.Context) (context.Context, *callInfo) {
 }
 
 type interceptors struct {
-	logger    *slog.Logger
-	authn     *auth.Authenticator
-	validator protovalidate.Validator
-	metrics   *grpcprom.ServerMetrics
+	logger        *slog.Logger
+	authn         *auth.Authenticator
+	authz         *authz.Authorizer
+	audit         *auditor
+	validator     protovalidate.Validator
+	metrics       *grpcprom.ServerMetrics
+	gatewaySecret string
 }
 
 func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
@@ -95,6 +103,7 @@ func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 		ic.unaryLog,
 		ic.metrics.UnaryServerInterceptor(),
 		ic.unaryAuth,
+		ic.audit.unary,
 		ic.unaryValidate,
 		unaryMapErrors,
 	}
@@ -163,18 +172,57 @@ func (ic *interceptors) logCall(ctx context.Context, method string, ci *callInfo
 	ic.logger.Log(ctx, level, "rpc", attrs...)
 }
 
+// authenticate establishes the principal, then applies the method's
+// access rule (deny by default).
 func (ic *interceptors) authenticate(ctx context.Context, method string) (context.Context, error) {
 	if publicMethod(method) {
 		return ctx, nil
 	}
-	p, err := ic.authn.Authenticate(ctx)
+	p, err := ic.authn.Authenticate(ctx, ic.caller(ctx))
 	if err != nil {
-		return nil, err
+		return nil, apierr.FromError(err) // e.g. the token store is down: never a raw error
 	}
 	if ci := callInfoFrom(ctx); ci != nil {
 		ci.principal = p.ID
 	}
-	return auth.WithPrincipal(ctx, p), nil
+	ctx = auth.WithPrincipal(ctx, p)
+	if err := ic.authz.Authorize(ctx, method); err != nil {
+		return nil, err
+	}
+	return ctx, nil
+}
+
+// Metadata the gateway adds to calls it forwards, authenticated by a
+// per-process secret so that no client can claim another address or
+// certificate.
+const (
+	mdGatewaySecret = "x-agency-gateway"
+	mdClientIP      = "x-agency-client-ip"
+	mdClientCert    = "x-agency-client-cert"
+)
+
+// caller derives the source address and certificate identity of a call,
+// trusting the gateway's metadata only with the right secret.
+func (ic *interceptors) caller(ctx context.Context) auth.Caller {
+	var c auth.Caller
+	if p, ok := peer.FromContext(ctx); ok {
+		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+			c.Source = host
+		}
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+			c.CertIdentity = certIdentity(ti.State.VerifiedChains[0][0])
+		}
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(mdGatewaySecret); len(v) == 1 && subtle.ConstantTimeCompare([]byte(v[0]), []byte(ic.gatewaySecret)) == 1 {
+		if ip := md.Get(mdClientIP); len(ip) == 1 {
+			c.Source = ip[0]
+		}
+		if cert := md.Get(mdClientCert); len(cert) == 1 {
+			c.CertIdentity = cert[0]
+		}
+	}
+	return c
 }
 
 func (ic *interceptors) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,12 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -44,7 +47,11 @@ type Options struct {
 	Logger   *slog.Logger
 	Store    store.Store
 	Auth     *auth.Authenticator
+	Authz    *authz.Authorizer
 	Services []Service
+	// TLS, when enabled, serves both listeners over TLS (and mTLS with a
+	// client CA).
+	TLS TLSFiles
 	// OpenAPI is served at /openapi.json.
 	OpenAPI []byte
 	// MaxRequestBytes caps REST bodies and gRPC messages. Default 1 MiB.
@@ -66,6 +73,9 @@ type Server struct {
 	grpc     *grpc.Server
 	health   *health.Server
 	registry *prometheus.Registry
+	// tls is nil without TLS.
+	tls           *tls.Config
+	gatewaySecret string
 }
 
 // New validates opts and opens both listeners, so the bound addresses are
@@ -73,6 +83,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Logger == nil || opts.Store == nil || opts.Auth == nil {
 		return nil, errors.New("server: Logger, Store and Auth are required")
+	}
+	if opts.Authz == nil {
+		opts.Authz = authz.NewAuthorizer()
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 1 << 20
@@ -93,13 +106,28 @@ func New(opts Options) (*Server, error) {
 	}
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	opts.Registry.MustRegister(metrics)
-	ic := &interceptors{logger: opts.Logger, authn: opts.Auth, validator: validator, metrics: metrics}
-
-	gs := grpc.NewServer(
+	secret, err := auth.GenerateToken()
+	if err != nil {
+		return nil, err
+	}
+	ic := &interceptors{
+		logger: opts.Logger, authn: opts.Auth, authz: opts.Authz, validator: validator, metrics: metrics,
+		audit:         &auditor{store: opts.Store.Audit(), authz: opts.Authz, logger: opts.Logger, now: time.Now},
+		gatewaySecret: secret,
+	}
+	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.unary()...),
 		grpc.ChainStreamInterceptor(ic.stream()...),
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
-	)
+	}
+	var tlsCfg *tls.Config
+	if opts.TLS.Enabled() {
+		if tlsCfg, err = opts.TLS.serverTLS(); err != nil {
+			return nil, err
+		}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	gs := grpc.NewServer(serverOpts...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
@@ -109,7 +137,7 @@ func New(opts Options) (*Server, error) {
 	}
 	metrics.InitializeMetrics(gs)
 
-	s := &Server{opts: opts, grpc: gs, health: hs, registry: opts.Registry}
+	s := &Server{opts: opts, grpc: gs, health: hs, registry: opts.Registry, tls: tlsCfg, gatewaySecret: secret}
 	if s.grpcLis, err = net.Listen("tcp", opts.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: listen gRPC %s: %w", opts.GRPCAddr, err)
 	}
@@ -130,12 +158,16 @@ func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 // NOT_SERVING, in-flight calls finish (bounded by ShutdownTimeout), and the
 // listeners close. The store is left to the caller.
 func (s *Server) Run(ctx context.Context) error {
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if s.tls != nil {
+		creds = credentials.NewTLS(selfDialTLS(s.tls))
+	}
+	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("server: dial own gRPC port: %w", err)
 	}
 	defer conn.Close()
-	gw := newGatewayMux(s.opts.MaxRequestBytes)
+	gw := newGatewayMux(s.opts.MaxRequestBytes, s.gatewaySecret)
 	for _, svc := range s.opts.Services {
 		if svc.Gateway == nil {
 			continue
@@ -153,7 +185,14 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	go func() {
-		if err := hsrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if s.tls != nil {
+			hsrv.TLSConfig = s.tls.Clone()
+			err = hsrv.ServeTLS(s.httpLis, "", "")
+		} else {
+			err = hsrv.Serve(s.httpLis)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,6 +58,13 @@ type Workspace struct {
 	LastVerifyTime         time.Time         `json:"last_verify_time"`
 	CreateTime             time.Time         `json:"create_time"`
 	UpdateTime             time.Time         `json:"update_time"`
+	// CredentialKeyID is the Instantly API-key id of the stored credential,
+	// when the control plane created that key (so it is never revoked by
+	// mistake); empty when unknown.
+	CredentialKeyID string `json:"credential_key_id,omitempty"`
+	// AdminWorkspace, when set, names the registered admin workspace whose
+	// key acts on this one through x-as-workspace; SealedCredential is empty.
+	AdminWorkspace string `json:"admin_workspace,omitempty"`
 }
 
 // Clone returns a deep copy, so callers never share maps with a backend.
@@ -83,6 +92,9 @@ type Workspaces interface {
 	Create(ctx context.Context, w *Workspace) error
 	// Get returns the named workspace or ErrNotFound.
 	Get(ctx context.Context, name string) (*Workspace, error)
+	// GetByInstantlyID returns the workspace registered for an Instantly
+	// workspace id, or ErrNotFound.
+	GetByInstantlyID(ctx context.Context, instantlyID string) (*Workspace, error)
 	// List returns up to q.Limit matching workspaces with names after q.After.
 	List(ctx context.Context, q ListQuery) ([]*Workspace, error)
 	// Update applies fn to the current record and stores the result
@@ -97,18 +109,89 @@ type Workspaces interface {
 // Store is one backend's whole state.
 type Store interface {
 	Workspaces() Workspaces
-	Meta() Meta
+	Tokens() Tokens
+	Audit() Audit
 	// Ping reports whether the backend can serve requests (readiness).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.
 	Close() error
 }
 
-// Meta holds small singletons of the deployment.
-type Meta interface {
-	// EnsureBootstrapTokenHash stores candidate as the bootstrap admin
-	// token's hash unless one is already stored, and returns the stored hash
-	// and whether candidate became it. Replicas racing at first start agree
-	// on one token.
-	EnsureBootstrapTokenHash(ctx context.Context, candidate string) (stored string, created bool, err error)
+// Token is a control-plane bearer token; only its SHA-256 is stored.
+type Token struct {
+	ID          string    `json:"id"`
+	Hash        string    `json:"hash"`
+	Role        string    `json:"role"`
+	Scope       string    `json:"scope,omitempty"` // canonical label selector; empty = all
+	Description string    `json:"description,omitempty"`
+	Creator     string    `json:"creator,omitempty"`
+	CreateTime  time.Time `json:"create_time"`
+	ExpireTime  time.Time `json:"expire_time,omitzero"`
+	RevokeTime  time.Time `json:"revoke_time,omitzero"`
+}
+
+// Active reports whether the token may authenticate at now.
+func (t *Token) Active(now time.Time) bool {
+	return t.RevokeTime.IsZero() && (t.ExpireTime.IsZero() || now.Before(t.ExpireTime))
+}
+
+// Tokens stores control-plane tokens.
+type Tokens interface {
+	// Create stores a token; ErrAlreadyExists when the id or hash is taken.
+	Create(ctx context.Context, t *Token) error
+	// Get returns a token by id, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Token, error)
+	// GetByHash returns the token with that hash, or ErrNotFound.
+	GetByHash(ctx context.Context, hash string) (*Token, error)
+	// List returns up to limit tokens with ids after the cursor, in id order.
+	List(ctx context.Context, after string, limit int) ([]*Token, error)
+	// Update applies fn atomically (it may run more than once); changing
+	// the ID fails with ErrImmutable, changing the Hash moves the index.
+	Update(ctx context.Context, id string, fn func(*Token) error) (*Token, error)
+}
+
+// AuditEvent is one mutating call on the control plane.
+type AuditEvent struct {
+	ID          string    `json:"id"` // assigned by Append, increasing with time
+	Time        time.Time `json:"time"`
+	Principal   string    `json:"principal"`
+	Role        string    `json:"role"`
+	Method      string    `json:"method"`
+	RequestID   string    `json:"request_id"`
+	Workspaces  []string  `json:"workspaces,omitempty"`
+	Code        string    `json:"code"`
+	Succeeded   int       `json:"succeeded"`
+	Failed      int       `json:"failed"`
+	AlreadyDone int       `json:"already_done"`
+}
+
+// AuditQuery selects events, newest first.
+type AuditQuery struct {
+	// Before excludes events with ids >= Before (the previous page's cursor).
+	Before string
+	// Since excludes events older than this time.
+	Since time.Time
+	Limit int
+	Match func(*AuditEvent) bool
+}
+
+// Audit is the append-only control-plane audit trail. Events older than
+// the backend's retention are dropped.
+type Audit interface {
+	Append(ctx context.Context, e *AuditEvent) error
+	List(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+}
+
+// AuditIDBefore orders audit ids ("<ms>-<seq>") numerically.
+func AuditIDBefore(a, b string) bool {
+	am, as := splitAuditID(a)
+	bm, bs := splitAuditID(b)
+	return am < bm || (am == bm && as < bs)
+}
+
+func splitAuditID(id string) (int64, int64) {
+	ms, seq, _ := strings.Cut(id, "-")
+	m, _ := strconv.ParseInt(ms, 10, 64)
+	s, _ := strconv.ParseInt(seq, 10, 64)
+	return m, s
 }

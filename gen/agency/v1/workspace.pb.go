@@ -114,9 +114,14 @@ type Workspace struct {
 	// When the workspace was registered.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the registry entry last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Second credential mode: the registered admin workspace,
+	// "workspaces/{workspace}", whose key acts on this sub workspace through
+	// Instantly's x-as-workspace header. Empty when the workspace uses its own
+	// key. Set at creation only.
+	AdminWorkspace string `protobuf:"bytes,13,opt,name=admin_workspace,json=adminWorkspace,proto3" json:"admin_workspace,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Workspace) Reset() {
@@ -233,6 +238,13 @@ func (x *Workspace) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Workspace) GetAdminWorkspace() string {
+	if x != nil {
+		return x.AdminWorkspace
+	}
+	return ""
+}
+
 // Request for WorkspaceService.CreateWorkspace.
 type CreateWorkspaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -240,9 +252,12 @@ type CreateWorkspaceRequest struct {
 	Workspace *Workspace `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
 	// The {workspace} part of the resource name: 1-63 of [a-z0-9-], starting
 	// and ending alphanumeric. Defaults to the Instantly workspace id.
-	WorkspaceId   string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// With workspace.admin_workspace: the Instantly id of the sub workspace
+	// to register (no api_key then).
+	SubWorkspaceId string `protobuf:"bytes,3,opt,name=sub_workspace_id,json=subWorkspaceId,proto3" json:"sub_workspace_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateWorkspaceRequest) Reset() {
@@ -285,6 +300,13 @@ func (x *CreateWorkspaceRequest) GetWorkspace() *Workspace {
 func (x *CreateWorkspaceRequest) GetWorkspaceId() string {
 	if x != nil {
 		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *CreateWorkspaceRequest) GetSubWorkspaceId() string {
+	if x != nil {
+		return x.SubWorkspaceId
 	}
 	return ""
 }
@@ -659,17 +681,328 @@ func (x *VerifyWorkspaceRequest) GetName() string {
 	return ""
 }
 
+// Request for WorkspaceService.TransferOwnership.
+type TransferOwnershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "workspaces/{workspace}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The new owner: an accepted member's email.
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// The transfer secret Instantly issued out of band. Write-only, never logged.
+	Sec           string `protobuf:"bytes,3,opt,name=sec,proto3" json:"sec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferOwnershipRequest) Reset() {
+	*x = TransferOwnershipRequest{}
+	mi := &file_agency_v1_workspace_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferOwnershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferOwnershipRequest) ProtoMessage() {}
+
+func (x *TransferOwnershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_workspace_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferOwnershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferOwnershipRequest) Descriptor() ([]byte, []int) {
+	return file_agency_v1_workspace_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransferOwnershipRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TransferOwnershipRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *TransferOwnershipRequest) GetSec() string {
+	if x != nil {
+		return x.Sec
+	}
+	return ""
+}
+
+// Request for WorkspaceService.RenameInstantlyWorkspace.
+type RenameInstantlyWorkspaceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "workspaces/{workspace}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The new name in Instantly.
+	InstantlyWorkspaceName string `protobuf:"bytes,2,opt,name=instantly_workspace_name,json=instantlyWorkspaceName,proto3" json:"instantly_workspace_name,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *RenameInstantlyWorkspaceRequest) Reset() {
+	*x = RenameInstantlyWorkspaceRequest{}
+	mi := &file_agency_v1_workspace_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameInstantlyWorkspaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameInstantlyWorkspaceRequest) ProtoMessage() {}
+
+func (x *RenameInstantlyWorkspaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_workspace_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameInstantlyWorkspaceRequest.ProtoReflect.Descriptor instead.
+func (*RenameInstantlyWorkspaceRequest) Descriptor() ([]byte, []int) {
+	return file_agency_v1_workspace_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RenameInstantlyWorkspaceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RenameInstantlyWorkspaceRequest) GetInstantlyWorkspaceName() string {
+	if x != nil {
+		return x.InstantlyWorkspaceName
+	}
+	return ""
+}
+
+// Request for WorkspaceService.DiscoverSubWorkspaces.
+type DiscoverSubWorkspacesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The admin workspace, "workspaces/{workspace}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Register every accepted sub workspace that is not registered yet.
+	Register bool `protobuf:"varint,2,opt,name=register,proto3" json:"register,omitempty"`
+	// Labels for the workspaces registered by this call.
+	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscoverSubWorkspacesRequest) Reset() {
+	*x = DiscoverSubWorkspacesRequest{}
+	mi := &file_agency_v1_workspace_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscoverSubWorkspacesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscoverSubWorkspacesRequest) ProtoMessage() {}
+
+func (x *DiscoverSubWorkspacesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_workspace_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscoverSubWorkspacesRequest.ProtoReflect.Descriptor instead.
+func (*DiscoverSubWorkspacesRequest) Descriptor() ([]byte, []int) {
+	return file_agency_v1_workspace_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DiscoverSubWorkspacesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DiscoverSubWorkspacesRequest) GetRegister() bool {
+	if x != nil {
+		return x.Register
+	}
+	return false
+}
+
+func (x *DiscoverSubWorkspacesRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// One sub workspace found in an admin workspace's group.
+type DiscoveredSubWorkspace struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sub workspace's Instantly id.
+	InstantlyWorkspaceId string `protobuf:"bytes,1,opt,name=instantly_workspace_id,json=instantlyWorkspaceId,proto3" json:"instantly_workspace_id,omitempty"`
+	// Its name in Instantly.
+	InstantlyWorkspaceName string `protobuf:"bytes,2,opt,name=instantly_workspace_name,json=instantlyWorkspaceName,proto3" json:"instantly_workspace_name,omitempty"`
+	// Its group status.
+	Status GroupMember_Status `protobuf:"varint,3,opt,name=status,proto3,enum=agency.v1.GroupMember_Status" json:"status,omitempty"`
+	// The registry entry, when registered (before or by this call).
+	RegisteredWorkspace string `protobuf:"bytes,4,opt,name=registered_workspace,json=registeredWorkspace,proto3" json:"registered_workspace,omitempty"`
+	// True when this call registered it.
+	RegisteredNow bool `protobuf:"varint,5,opt,name=registered_now,json=registeredNow,proto3" json:"registered_now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscoveredSubWorkspace) Reset() {
+	*x = DiscoveredSubWorkspace{}
+	mi := &file_agency_v1_workspace_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscoveredSubWorkspace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscoveredSubWorkspace) ProtoMessage() {}
+
+func (x *DiscoveredSubWorkspace) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_workspace_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscoveredSubWorkspace.ProtoReflect.Descriptor instead.
+func (*DiscoveredSubWorkspace) Descriptor() ([]byte, []int) {
+	return file_agency_v1_workspace_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DiscoveredSubWorkspace) GetInstantlyWorkspaceId() string {
+	if x != nil {
+		return x.InstantlyWorkspaceId
+	}
+	return ""
+}
+
+func (x *DiscoveredSubWorkspace) GetInstantlyWorkspaceName() string {
+	if x != nil {
+		return x.InstantlyWorkspaceName
+	}
+	return ""
+}
+
+func (x *DiscoveredSubWorkspace) GetStatus() GroupMember_Status {
+	if x != nil {
+		return x.Status
+	}
+	return GroupMember_STATUS_UNSPECIFIED
+}
+
+func (x *DiscoveredSubWorkspace) GetRegisteredWorkspace() string {
+	if x != nil {
+		return x.RegisteredWorkspace
+	}
+	return ""
+}
+
+func (x *DiscoveredSubWorkspace) GetRegisteredNow() bool {
+	if x != nil {
+		return x.RegisteredNow
+	}
+	return false
+}
+
+// Response of WorkspaceService.DiscoverSubWorkspaces.
+type DiscoverSubWorkspacesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every sub workspace of the group.
+	SubWorkspaces []*DiscoveredSubWorkspace `protobuf:"bytes,1,rep,name=sub_workspaces,json=subWorkspaces,proto3" json:"sub_workspaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiscoverSubWorkspacesResponse) Reset() {
+	*x = DiscoverSubWorkspacesResponse{}
+	mi := &file_agency_v1_workspace_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiscoverSubWorkspacesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiscoverSubWorkspacesResponse) ProtoMessage() {}
+
+func (x *DiscoverSubWorkspacesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_workspace_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiscoverSubWorkspacesResponse.ProtoReflect.Descriptor instead.
+func (*DiscoverSubWorkspacesResponse) Descriptor() ([]byte, []int) {
+	return file_agency_v1_workspace_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DiscoverSubWorkspacesResponse) GetSubWorkspaces() []*DiscoveredSubWorkspace {
+	if x != nil {
+		return x.SubWorkspaces
+	}
+	return nil
+}
+
 var File_agency_v1_workspace_proto protoreflect.FileDescriptor
 
 const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\n" +
-	"\x19agency/v1/workspace.proto\x12\tagency.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\a\n" +
+	"\x19agency/v1/workspace.proto\x12\tagency.v1\x1a\x1dagency/v1/group_members.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\b\n" +
 	"\tWorkspace\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xe0A\b\xbaH\x04r\x02\x18PR\x04name\x125\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x12\xe0A\x02\xbaH\f\xd8\x01\x01r\a\x18\xc8\x012\x02\\SR\vdisplayName\x12B\n" +
-	"\x06labels\x18\x03 \x03(\v2 .agency.v1.Workspace.LabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x125\n" +
-	"\aapi_key\x18\x04 \x01(\tB\x17\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$H\x00R\x06apiKey\x88\x01\x01\x129\n" +
+	"\x06labels\x18\x03 \x03(\v2 .agency.v1.Workspace.LabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x128\n" +
+	"\aapi_key\x18\x04 \x01(\tB\x1a\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$\x80\x01\x01H\x00R\x06apiKey\x88\x01\x01\x129\n" +
 	"\x16instantly_workspace_id\x18\x05 \x01(\tB\x03\xe0A\x03R\x14instantlyWorkspaceId\x12=\n" +
 	"\x18instantly_workspace_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x16instantlyWorkspaceName\x12:\n" +
 	"\x16credential_fingerprint\x18\a \x01(\tB\x03\xe0A\x03R\x15credentialFingerprint\x125\n" +
@@ -680,7 +1013,8 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\x1a9\n" +
+	"updateTime\x12e\n" +
+	"\x0fadmin_workspace\x18\r \x01(\tB<\xe0A\x05\xbaH6\xd8\x01\x01r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x0eadminWorkspace\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x01\n" +
@@ -691,10 +1025,11 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\x18STATE_WORKSPACE_MISMATCH\x10\x03\x12\x1e\n" +
 	"\x1aSTATE_UPSTREAM_UNAVAILABLE\x10\x04B\n" +
 	"\n" +
-	"\b_api_key\"\xad\x01\n" +
+	"\b_api_key\"\xe7\x01\n" +
 	"\x16CreateWorkspaceRequest\x12=\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x14.agency.v1.WorkspaceB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tworkspace\x12T\n" +
-	"\fworkspace_id\x18\x02 \x01(\tB1\xe0A\x01\xbaH+\xd8\x01\x01r&2$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\vworkspaceId\"d\n" +
+	"\fworkspace_id\x18\x02 \x01(\tB1\xe0A\x01\xbaH+\xd8\x01\x01r&2$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\vworkspaceId\x128\n" +
+	"\x10sub_workspace_id\x18\x03 \x01(\tB\x0e\xe0A\x01\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0esubWorkspaceId\"d\n" +
 	"\x13GetWorkspaceRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\x8b\x01\n" +
 	"\x15ListWorkspacesRequest\x12'\n" +
@@ -713,12 +1048,35 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x02R\n" +
 	"updateMask\"g\n" +
 	"\x16DeleteWorkspaceRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\xa6\x01\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\xa9\x01\n" +
 	" RotateWorkspaceCredentialRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x123\n" +
-	"\aapi_key\x18\x02 \x01(\tB\x1a\xe0A\x02\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$R\x06apiKey\"g\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x126\n" +
+	"\aapi_key\x18\x02 \x01(\tB\x1d\xe0A\x02\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$\x80\x01\x01R\x06apiKey\"g\n" +
 	"\x16VerifyWorkspaceRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name2\xd6\x06\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\xb5\x01\n" +
+	"\x18TransferOwnershipRequest\x12M\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12#\n" +
+	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x12%\n" +
+	"\x03sec\x18\x03 \x01(\tB\x13\xe0A\x02\xe0A\x04\xbaH\ar\x05\x10\x01\x18\x80\x04\x80\x01\x01R\x03sec\"\xbb\x01\n" +
+	"\x1fRenameInstantlyWorkspaceRequest\x12M\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12I\n" +
+	"\x18instantly_workspace_name\x18\x02 \x01(\tB\x0f\xe0A\x02\xbaH\tr\a\x18\xc8\x012\x02\\SR\x16instantlyWorkspaceName\"\x9b\x02\n" +
+	"\x1cDiscoverSubWorkspacesRequest\x12M\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12\x1a\n" +
+	"\bregister\x18\x02 \x01(\bR\bregister\x12U\n" +
+	"\x06labels\x18\x03 \x03(\v23.agency.v1.DiscoverSubWorkspacesRequest.LabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
+	"\x16DiscoveredSubWorkspace\x124\n" +
+	"\x16instantly_workspace_id\x18\x01 \x01(\tR\x14instantlyWorkspaceId\x128\n" +
+	"\x18instantly_workspace_name\x18\x02 \x01(\tR\x16instantlyWorkspaceName\x125\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x1d.agency.v1.GroupMember.StatusR\x06status\x121\n" +
+	"\x14registered_workspace\x18\x04 \x01(\tR\x13registeredWorkspace\x12%\n" +
+	"\x0eregistered_now\x18\x05 \x01(\bR\rregisteredNow\"i\n" +
+	"\x1dDiscoverSubWorkspacesResponse\x12H\n" +
+	"\x0esub_workspaces\x18\x01 \x03(\v2!.agency.v1.DiscoveredSubWorkspaceR\rsubWorkspaces2\x97\n" +
+	"\n" +
 	"\x10WorkspaceService\x12m\n" +
 	"\x0fCreateWorkspace\x12!.agency.v1.CreateWorkspaceRequest\x1a\x14.agency.v1.Workspace\"!\x82\xd3\xe4\x93\x02\x1b:\tworkspace\"\x0e/v1/workspaces\x12e\n" +
 	"\fGetWorkspace\x12\x1e.agency.v1.GetWorkspaceRequest\x1a\x14.agency.v1.Workspace\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=workspaces/*}\x12m\n" +
@@ -726,7 +1084,10 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\x0fUpdateWorkspace\x12!.agency.v1.UpdateWorkspaceRequest\x1a\x14.agency.v1.Workspace\"4\x82\xd3\xe4\x93\x02.:\tworkspace2!/v1/{workspace.name=workspaces/*}\x12m\n" +
 	"\x0fDeleteWorkspace\x12!.agency.v1.DeleteWorkspaceRequest\x1a\x16.google.protobuf.Empty\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/{name=workspaces/*}\x12\x93\x01\n" +
 	"\x19RotateWorkspaceCredential\x12+.agency.v1.RotateWorkspaceCredentialRequest\x1a\x14.agency.v1.Workspace\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=workspaces/*}:rotateCredential\x12u\n" +
-	"\x0fVerifyWorkspace\x12!.agency.v1.VerifyWorkspaceRequest\x1a\x14.agency.v1.Workspace\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/{name=workspaces/*}:verifyB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\x0fVerifyWorkspace\x12!.agency.v1.VerifyWorkspaceRequest\x1a\x14.agency.v1.Workspace\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/{name=workspaces/*}:verify\x12\x84\x01\n" +
+	"\x11TransferOwnership\x12#.agency.v1.TransferOwnershipRequest\x1a\x14.agency.v1.Workspace\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=workspaces/*}:transferOwnership\x12\x90\x01\n" +
+	"\x18RenameInstantlyWorkspace\x12*.agency.v1.RenameInstantlyWorkspaceRequest\x1a\x14.agency.v1.Workspace\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{name=workspaces/*}:renameInstantly\x12\xa4\x01\n" +
+	"\x15DiscoverSubWorkspaces\x12'.agency.v1.DiscoverSubWorkspacesRequest\x1a(.agency.v1.DiscoverSubWorkspacesResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/{name=workspaces/*}:discoverSubWorkspacesB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_workspace_proto_rawDescOnce sync.Once
@@ -741,7 +1102,7 @@ func file_agency_v1_workspace_proto_rawDescGZIP() []byte {
 }
 
 var file_agency_v1_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agency_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_agency_v1_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agency_v1_workspace_proto_goTypes = []any{
 	(Workspace_State)(0),                     // 0: agency.v1.Workspace.State
 	(*Workspace)(nil),                        // 1: agency.v1.Workspace
@@ -753,40 +1114,56 @@ var file_agency_v1_workspace_proto_goTypes = []any{
 	(*DeleteWorkspaceRequest)(nil),           // 7: agency.v1.DeleteWorkspaceRequest
 	(*RotateWorkspaceCredentialRequest)(nil), // 8: agency.v1.RotateWorkspaceCredentialRequest
 	(*VerifyWorkspaceRequest)(nil),           // 9: agency.v1.VerifyWorkspaceRequest
-	nil,                                      // 10: agency.v1.Workspace.LabelsEntry
-	(*timestamppb.Timestamp)(nil),            // 11: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 12: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),                    // 13: google.protobuf.Empty
+	(*TransferOwnershipRequest)(nil),         // 10: agency.v1.TransferOwnershipRequest
+	(*RenameInstantlyWorkspaceRequest)(nil),  // 11: agency.v1.RenameInstantlyWorkspaceRequest
+	(*DiscoverSubWorkspacesRequest)(nil),     // 12: agency.v1.DiscoverSubWorkspacesRequest
+	(*DiscoveredSubWorkspace)(nil),           // 13: agency.v1.DiscoveredSubWorkspace
+	(*DiscoverSubWorkspacesResponse)(nil),    // 14: agency.v1.DiscoverSubWorkspacesResponse
+	nil,                                      // 15: agency.v1.Workspace.LabelsEntry
+	nil,                                      // 16: agency.v1.DiscoverSubWorkspacesRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),            // 17: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 18: google.protobuf.FieldMask
+	(GroupMember_Status)(0),                  // 19: agency.v1.GroupMember.Status
+	(*emptypb.Empty)(nil),                    // 20: google.protobuf.Empty
 }
 var file_agency_v1_workspace_proto_depIdxs = []int32{
-	10, // 0: agency.v1.Workspace.labels:type_name -> agency.v1.Workspace.LabelsEntry
+	15, // 0: agency.v1.Workspace.labels:type_name -> agency.v1.Workspace.LabelsEntry
 	0,  // 1: agency.v1.Workspace.state:type_name -> agency.v1.Workspace.State
-	11, // 2: agency.v1.Workspace.last_verify_time:type_name -> google.protobuf.Timestamp
-	11, // 3: agency.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	11, // 4: agency.v1.Workspace.update_time:type_name -> google.protobuf.Timestamp
+	17, // 2: agency.v1.Workspace.last_verify_time:type_name -> google.protobuf.Timestamp
+	17, // 3: agency.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	17, // 4: agency.v1.Workspace.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 5: agency.v1.CreateWorkspaceRequest.workspace:type_name -> agency.v1.Workspace
 	1,  // 6: agency.v1.ListWorkspacesResponse.workspaces:type_name -> agency.v1.Workspace
 	1,  // 7: agency.v1.UpdateWorkspaceRequest.workspace:type_name -> agency.v1.Workspace
-	12, // 8: agency.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 9: agency.v1.WorkspaceService.CreateWorkspace:input_type -> agency.v1.CreateWorkspaceRequest
-	3,  // 10: agency.v1.WorkspaceService.GetWorkspace:input_type -> agency.v1.GetWorkspaceRequest
-	4,  // 11: agency.v1.WorkspaceService.ListWorkspaces:input_type -> agency.v1.ListWorkspacesRequest
-	6,  // 12: agency.v1.WorkspaceService.UpdateWorkspace:input_type -> agency.v1.UpdateWorkspaceRequest
-	7,  // 13: agency.v1.WorkspaceService.DeleteWorkspace:input_type -> agency.v1.DeleteWorkspaceRequest
-	8,  // 14: agency.v1.WorkspaceService.RotateWorkspaceCredential:input_type -> agency.v1.RotateWorkspaceCredentialRequest
-	9,  // 15: agency.v1.WorkspaceService.VerifyWorkspace:input_type -> agency.v1.VerifyWorkspaceRequest
-	1,  // 16: agency.v1.WorkspaceService.CreateWorkspace:output_type -> agency.v1.Workspace
-	1,  // 17: agency.v1.WorkspaceService.GetWorkspace:output_type -> agency.v1.Workspace
-	5,  // 18: agency.v1.WorkspaceService.ListWorkspaces:output_type -> agency.v1.ListWorkspacesResponse
-	1,  // 19: agency.v1.WorkspaceService.UpdateWorkspace:output_type -> agency.v1.Workspace
-	13, // 20: agency.v1.WorkspaceService.DeleteWorkspace:output_type -> google.protobuf.Empty
-	1,  // 21: agency.v1.WorkspaceService.RotateWorkspaceCredential:output_type -> agency.v1.Workspace
-	1,  // 22: agency.v1.WorkspaceService.VerifyWorkspace:output_type -> agency.v1.Workspace
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 8: agency.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 9: agency.v1.DiscoverSubWorkspacesRequest.labels:type_name -> agency.v1.DiscoverSubWorkspacesRequest.LabelsEntry
+	19, // 10: agency.v1.DiscoveredSubWorkspace.status:type_name -> agency.v1.GroupMember.Status
+	13, // 11: agency.v1.DiscoverSubWorkspacesResponse.sub_workspaces:type_name -> agency.v1.DiscoveredSubWorkspace
+	2,  // 12: agency.v1.WorkspaceService.CreateWorkspace:input_type -> agency.v1.CreateWorkspaceRequest
+	3,  // 13: agency.v1.WorkspaceService.GetWorkspace:input_type -> agency.v1.GetWorkspaceRequest
+	4,  // 14: agency.v1.WorkspaceService.ListWorkspaces:input_type -> agency.v1.ListWorkspacesRequest
+	6,  // 15: agency.v1.WorkspaceService.UpdateWorkspace:input_type -> agency.v1.UpdateWorkspaceRequest
+	7,  // 16: agency.v1.WorkspaceService.DeleteWorkspace:input_type -> agency.v1.DeleteWorkspaceRequest
+	8,  // 17: agency.v1.WorkspaceService.RotateWorkspaceCredential:input_type -> agency.v1.RotateWorkspaceCredentialRequest
+	9,  // 18: agency.v1.WorkspaceService.VerifyWorkspace:input_type -> agency.v1.VerifyWorkspaceRequest
+	10, // 19: agency.v1.WorkspaceService.TransferOwnership:input_type -> agency.v1.TransferOwnershipRequest
+	11, // 20: agency.v1.WorkspaceService.RenameInstantlyWorkspace:input_type -> agency.v1.RenameInstantlyWorkspaceRequest
+	12, // 21: agency.v1.WorkspaceService.DiscoverSubWorkspaces:input_type -> agency.v1.DiscoverSubWorkspacesRequest
+	1,  // 22: agency.v1.WorkspaceService.CreateWorkspace:output_type -> agency.v1.Workspace
+	1,  // 23: agency.v1.WorkspaceService.GetWorkspace:output_type -> agency.v1.Workspace
+	5,  // 24: agency.v1.WorkspaceService.ListWorkspaces:output_type -> agency.v1.ListWorkspacesResponse
+	1,  // 25: agency.v1.WorkspaceService.UpdateWorkspace:output_type -> agency.v1.Workspace
+	20, // 26: agency.v1.WorkspaceService.DeleteWorkspace:output_type -> google.protobuf.Empty
+	1,  // 27: agency.v1.WorkspaceService.RotateWorkspaceCredential:output_type -> agency.v1.Workspace
+	1,  // 28: agency.v1.WorkspaceService.VerifyWorkspace:output_type -> agency.v1.Workspace
+	1,  // 29: agency.v1.WorkspaceService.TransferOwnership:output_type -> agency.v1.Workspace
+	1,  // 30: agency.v1.WorkspaceService.RenameInstantlyWorkspace:output_type -> agency.v1.Workspace
+	14, // 31: agency.v1.WorkspaceService.DiscoverSubWorkspaces:output_type -> agency.v1.DiscoverSubWorkspacesResponse
+	22, // [22:32] is the sub-list for method output_type
+	12, // [12:22] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_agency_v1_workspace_proto_init() }
@@ -794,6 +1171,7 @@ func file_agency_v1_workspace_proto_init() {
 	if File_agency_v1_workspace_proto != nil {
 		return
 	}
+	file_agency_v1_group_members_proto_init()
 	file_agency_v1_workspace_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -801,7 +1179,7 @@ func file_agency_v1_workspace_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agency_v1_workspace_proto_rawDesc), len(file_agency_v1_workspace_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

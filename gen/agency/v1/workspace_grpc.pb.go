@@ -27,6 +27,9 @@ const (
 	WorkspaceService_DeleteWorkspace_FullMethodName           = "/agency.v1.WorkspaceService/DeleteWorkspace"
 	WorkspaceService_RotateWorkspaceCredential_FullMethodName = "/agency.v1.WorkspaceService/RotateWorkspaceCredential"
 	WorkspaceService_VerifyWorkspace_FullMethodName           = "/agency.v1.WorkspaceService/VerifyWorkspace"
+	WorkspaceService_TransferOwnership_FullMethodName         = "/agency.v1.WorkspaceService/TransferOwnership"
+	WorkspaceService_RenameInstantlyWorkspace_FullMethodName  = "/agency.v1.WorkspaceService/RenameInstantlyWorkspace"
+	WorkspaceService_DiscoverSubWorkspaces_FullMethodName     = "/agency.v1.WorkspaceService/DiscoverSubWorkspaces"
 )
 
 // WorkspaceServiceClient is the client API for WorkspaceService service.
@@ -59,6 +62,15 @@ type WorkspaceServiceClient interface {
 	// state, state_message and last_verify_time. An upstream refusal is a
 	// recorded state, not an error of this call.
 	VerifyWorkspace(ctx context.Context, in *VerifyWorkspaceRequest, opts ...grpc.CallOption) (*Workspace, error)
+	// Transfers ownership of the Instantly workspace to an accepted member
+	// (Instantly's change-owner; sec is the secret Instantly issues for it).
+	TransferOwnership(ctx context.Context, in *TransferOwnershipRequest, opts ...grpc.CallOption) (*Workspace, error)
+	// Renames the workspace in Instantly (not the registry's display name).
+	RenameInstantlyWorkspace(ctx context.Context, in *RenameInstantlyWorkspaceRequest, opts ...grpc.CallOption) (*Workspace, error)
+	// Lists the accepted sub workspaces of an admin workspace's group and,
+	// with register, registers the ones not yet registered, acting through
+	// the admin workspace's key (x-as-workspace).
+	DiscoverSubWorkspaces(ctx context.Context, in *DiscoverSubWorkspacesRequest, opts ...grpc.CallOption) (*DiscoverSubWorkspacesResponse, error)
 }
 
 type workspaceServiceClient struct {
@@ -139,6 +151,36 @@ func (c *workspaceServiceClient) VerifyWorkspace(ctx context.Context, in *Verify
 	return out, nil
 }
 
+func (c *workspaceServiceClient) TransferOwnership(ctx context.Context, in *TransferOwnershipRequest, opts ...grpc.CallOption) (*Workspace, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Workspace)
+	err := c.cc.Invoke(ctx, WorkspaceService_TransferOwnership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workspaceServiceClient) RenameInstantlyWorkspace(ctx context.Context, in *RenameInstantlyWorkspaceRequest, opts ...grpc.CallOption) (*Workspace, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Workspace)
+	err := c.cc.Invoke(ctx, WorkspaceService_RenameInstantlyWorkspace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workspaceServiceClient) DiscoverSubWorkspaces(ctx context.Context, in *DiscoverSubWorkspacesRequest, opts ...grpc.CallOption) (*DiscoverSubWorkspacesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiscoverSubWorkspacesResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_DiscoverSubWorkspaces_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkspaceServiceServer is the server API for WorkspaceService service.
 // All implementations must embed UnimplementedWorkspaceServiceServer
 // for forward compatibility.
@@ -169,6 +211,15 @@ type WorkspaceServiceServer interface {
 	// state, state_message and last_verify_time. An upstream refusal is a
 	// recorded state, not an error of this call.
 	VerifyWorkspace(context.Context, *VerifyWorkspaceRequest) (*Workspace, error)
+	// Transfers ownership of the Instantly workspace to an accepted member
+	// (Instantly's change-owner; sec is the secret Instantly issues for it).
+	TransferOwnership(context.Context, *TransferOwnershipRequest) (*Workspace, error)
+	// Renames the workspace in Instantly (not the registry's display name).
+	RenameInstantlyWorkspace(context.Context, *RenameInstantlyWorkspaceRequest) (*Workspace, error)
+	// Lists the accepted sub workspaces of an admin workspace's group and,
+	// with register, registers the ones not yet registered, acting through
+	// the admin workspace's key (x-as-workspace).
+	DiscoverSubWorkspaces(context.Context, *DiscoverSubWorkspacesRequest) (*DiscoverSubWorkspacesResponse, error)
 	mustEmbedUnimplementedWorkspaceServiceServer()
 }
 
@@ -199,6 +250,15 @@ func (UnimplementedWorkspaceServiceServer) RotateWorkspaceCredential(context.Con
 }
 func (UnimplementedWorkspaceServiceServer) VerifyWorkspace(context.Context, *VerifyWorkspaceRequest) (*Workspace, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyWorkspace not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) TransferOwnership(context.Context, *TransferOwnershipRequest) (*Workspace, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferOwnership not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) RenameInstantlyWorkspace(context.Context, *RenameInstantlyWorkspaceRequest) (*Workspace, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenameInstantlyWorkspace not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) DiscoverSubWorkspaces(context.Context, *DiscoverSubWorkspacesRequest) (*DiscoverSubWorkspacesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiscoverSubWorkspaces not implemented")
 }
 func (UnimplementedWorkspaceServiceServer) mustEmbedUnimplementedWorkspaceServiceServer() {}
 func (UnimplementedWorkspaceServiceServer) testEmbeddedByValue()                          {}
@@ -347,6 +407,60 @@ func _WorkspaceService_VerifyWorkspace_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkspaceService_TransferOwnership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferOwnershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).TransferOwnership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_TransferOwnership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).TransferOwnership(ctx, req.(*TransferOwnershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkspaceService_RenameInstantlyWorkspace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameInstantlyWorkspaceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).RenameInstantlyWorkspace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_RenameInstantlyWorkspace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).RenameInstantlyWorkspace(ctx, req.(*RenameInstantlyWorkspaceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkspaceService_DiscoverSubWorkspaces_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiscoverSubWorkspacesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).DiscoverSubWorkspaces(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_DiscoverSubWorkspaces_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).DiscoverSubWorkspaces(ctx, req.(*DiscoverSubWorkspacesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkspaceService_ServiceDesc is the grpc.ServiceDesc for WorkspaceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -381,6 +495,18 @@ var WorkspaceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyWorkspace",
 			Handler:    _WorkspaceService_VerifyWorkspace_Handler,
+		},
+		{
+			MethodName: "TransferOwnership",
+			Handler:    _WorkspaceService_TransferOwnership_Handler,
+		},
+		{
+			MethodName: "RenameInstantlyWorkspace",
+			Handler:    _WorkspaceService_RenameInstantlyWorkspace_Handler,
+		},
+		{
+			MethodName: "DiscoverSubWorkspaces",
+			Handler:    _WorkspaceService_DiscoverSubWorkspaces_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -38,6 +38,7 @@ func toProto(w *store.Workspace) *agencyv1.Workspace {
 		LastVerifyTime:         ts(w.LastVerifyTime),
 		CreateTime:             ts(w.CreateTime),
 		UpdateTime:             ts(w.UpdateTime),
+		AdminWorkspace:         w.AdminWorkspace,
 	}
 }
 

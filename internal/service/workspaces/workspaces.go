@@ -22,19 +22,16 @@ import (
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
+	"github.com/agencyplane/agencyplane/internal/service/masks"
+	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
-// Upstream is the part of the Instantly client this service needs.
-type Upstream interface {
-	GetCurrentWorkspace(ctx context.Context, cred instantly.Credential) (*instantly.Workspace, error)
-}
-
 // Sealer seals credentials at rest (vault.Keyring).
 type Sealer interface {
 	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(sealed, aad []byte) ([]byte, error)
 	NeedsReseal(sealed []byte) bool
 }
 
@@ -42,7 +39,8 @@ type Sealer interface {
 type Deps struct {
 	Store    store.Workspaces
 	Vault    Sealer
-	Upstream Upstream
+	Upstream *instantly.Client
+	Resolver *upstream.Resolver
 	Logger   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -79,24 +77,35 @@ func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorks
 	if strings.TrimSpace(in.GetDisplayName()) == "" {
 		vs = append(vs, apierr.Violation{Field: "workspace.display_name", Description: "is required"})
 	}
-	if in.GetApiKey() == "" {
-		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "is required"})
+	adminMode := in.GetAdminWorkspace() != ""
+	switch {
+	case !adminMode && in.GetApiKey() == "":
+		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "is required (or register through workspace.admin_workspace)"})
+	case adminMode && in.ApiKey != nil:
+		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "must be empty with workspace.admin_workspace: the admin workspace's key is used"})
+	case adminMode && req.GetSubWorkspaceId() == "":
+		vs = append(vs, apierr.Violation{Field: "sub_workspace_id", Description: "is required with workspace.admin_workspace"})
+	case !adminMode && req.GetSubWorkspaceId() != "":
+		vs = append(vs, apierr.Violation{Field: "sub_workspace_id", Description: "is only used with workspace.admin_workspace"})
 	}
 	vs = append(vs, labelViolations("workspace.", in.GetLabels())...)
 	if len(vs) > 0 {
 		return nil, apierr.InvalidArgument(vs...)
 	}
+	if adminMode {
+		return s.createSub(ctx, req.GetWorkspaceId(), in.GetAdminWorkspace(), req.GetSubWorkspaceId(), in.GetDisplayName(), in.GetLabels())
+	}
 
 	key := in.GetApiKey()
-	upstream, err := s.checkKey(ctx, key, "workspace.api_key")
+	got, err := s.checkKey(ctx, instantly.Credential{APIKey: key}, "workspace.api_key")
 	if err != nil {
 		return nil, err
 	}
 	id := req.GetWorkspaceId()
 	if id == "" {
-		id = strings.ToLower(upstream.ID)
+		id = strings.ToLower(got.ID)
 		if !idPattern.MatchString(id) {
-			return nil, apierr.Field("workspace_id", "is required: the Instantly workspace id %q is not a valid resource id", upstream.ID)
+			return nil, apierr.Field("workspace_id", "is required: the Instantly workspace id %q is not a valid resource id", got.ID)
 		}
 	}
 	name := namePrefix + id
@@ -105,8 +114,8 @@ func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorks
 		Name:                   name,
 		DisplayName:            strings.TrimSpace(in.GetDisplayName()),
 		Labels:                 in.GetLabels(),
-		InstantlyWorkspaceID:   upstream.ID,
-		InstantlyWorkspaceName: upstream.Name,
+		InstantlyWorkspaceID:   got.ID,
+		InstantlyWorkspaceName: got.Name,
 		CredentialFingerprint:  vault.Fingerprint(key),
 		State:                  store.StateActive,
 		LastVerifyTime:         now,
@@ -116,20 +125,64 @@ func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorks
 	if rec.SealedCredential, err = s.seal(key, name); err != nil {
 		return nil, err
 	}
+	return s.create(ctx, rec)
+}
+
+// create stores a new record, naming what collided.
+func (s *Service) create(ctx context.Context, rec *store.Workspace) (*agencyv1.Workspace, error) {
+	name := rec.Name
 	switch err := s.d.Store.Create(ctx, rec); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return nil, apierr.Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS,
 			fmt.Sprintf("workspace %q already exists", name), err)
 	case errors.Is(err, store.ErrDuplicateInstantlyWorkspace):
 		return nil, apierr.Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS,
-			fmt.Sprintf("Instantly workspace %s is already registered", upstream.ID), err).
-			WithMetadata("instantly_workspace_id", upstream.ID)
+			fmt.Sprintf("Instantly workspace %s is already registered", rec.InstantlyWorkspaceID), err).
+			WithMetadata("instantly_workspace_id", rec.InstantlyWorkspaceID)
 	case err != nil:
 		return nil, err
 	}
-	s.d.Logger.InfoContext(ctx, "workspace registered", "workspace", name, "instantly_workspace_id", upstream.ID,
-		"credential_fingerprint", rec.CredentialFingerprint)
+	s.d.Logger.InfoContext(ctx, "workspace registered", "workspace", name, "instantly_workspace_id", rec.InstantlyWorkspaceID,
+		"credential_fingerprint", rec.CredentialFingerprint, "admin_workspace", rec.AdminWorkspace)
 	return toProto(rec), nil
+}
+
+// createSub registers a sub workspace acting through its admin workspace's
+// key, after checking that the key reaches it (x-as-workspace).
+func (s *Service) createSub(ctx context.Context, id, adminName, subID, displayName string, lbls map[string]string) (*agencyv1.Workspace, error) {
+	admin, err := s.d.Resolver.Get(ctx, adminName)
+	if err != nil {
+		return nil, err
+	}
+	if admin.AdminWorkspace != "" {
+		return nil, apierr.Field("workspace.admin_workspace", "%s is itself a sub workspace", adminName)
+	}
+	cred, err := s.d.Resolver.Credential(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
+	cred.AsWorkspace = subID
+	got, err := s.checkKey(ctx, cred, "sub_workspace_id")
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = strings.ToLower(got.ID)
+	}
+	now := s.d.Now().UTC()
+	return s.create(ctx, &store.Workspace{
+		Name:                   namePrefix + id,
+		DisplayName:            strings.TrimSpace(displayName),
+		Labels:                 lbls,
+		InstantlyWorkspaceID:   got.ID,
+		InstantlyWorkspaceName: got.Name,
+		AdminWorkspace:         adminName,
+		CredentialFingerprint:  admin.CredentialFingerprint,
+		State:                  store.StateActive,
+		LastVerifyTime:         now,
+		CreateTime:             now,
+		UpdateTime:             now,
+	})
 }
 
 // GetWorkspace implements agencyv1.WorkspaceServiceServer.
@@ -189,7 +242,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, req *agencyv1.UpdateWorks
 	if in.ApiKey != nil {
 		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "cannot be updated; use RotateWorkspaceCredential"})
 	}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := masks.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		vs = append(vs, apierr.Violation{Field: "update_mask", Description: `is required: name the fields to change ("display_name", "labels")`})
 	}
@@ -239,17 +292,21 @@ func (s *Service) DeleteWorkspace(ctx context.Context, req *agencyv1.DeleteWorks
 // RotateWorkspaceCredential implements agencyv1.WorkspaceServiceServer.
 func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.RotateWorkspaceCredentialRequest) (*agencyv1.Workspace, error) {
 	name := req.GetName()
-	cur, err := s.d.Store.Get(ctx, name)
-	if err != nil {
-		return nil, notFound(err, name)
-	}
-	upstream, err := s.checkKey(ctx, req.GetApiKey(), "api_key")
+	cur, err := s.d.Resolver.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if upstream.ID != cur.InstantlyWorkspaceID {
+	if cur.AdminWorkspace != "" {
+		return nil, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INVALID_ARGUMENT,
+			fmt.Sprintf("%s acts through %s's key; rotate that workspace's credential", name, cur.AdminWorkspace))
+	}
+	got, err := s.checkKey(ctx, instantly.Credential{APIKey: req.GetApiKey()}, "api_key")
+	if err != nil {
+		return nil, err
+	}
+	if got.ID != cur.InstantlyWorkspaceID {
 		return nil, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_WORKSPACE_MISMATCH,
-			fmt.Sprintf("the new key belongs to Instantly workspace %s, not %s", upstream.ID, cur.InstantlyWorkspaceID)).
+			fmt.Sprintf("the new key belongs to Instantly workspace %s, not %s", got.ID, cur.InstantlyWorkspaceID)).
 			WithMetadata("instantly_workspace_id", cur.InstantlyWorkspaceID)
 	}
 	sealed, err := s.seal(req.GetApiKey(), name)
@@ -260,7 +317,8 @@ func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.R
 	rec, err := s.d.Store.Update(ctx, name, func(w *store.Workspace) error {
 		w.SealedCredential = sealed
 		w.CredentialFingerprint = vault.Fingerprint(req.GetApiKey())
-		w.InstantlyWorkspaceName = upstream.Name
+		w.CredentialKeyID = "" // a key handed to us: its Instantly id is unknown
+		w.InstantlyWorkspaceName = got.Name
 		w.State, w.StateMessage = store.StateActive, ""
 		w.LastVerifyTime, w.UpdateTime = now, now
 		return nil
@@ -276,21 +334,18 @@ func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.R
 // re-seals a credential sealed under an older master key.
 func (s *Service) VerifyWorkspace(ctx context.Context, req *agencyv1.VerifyWorkspaceRequest) (*agencyv1.Workspace, error) {
 	name := req.GetName()
-	cur, err := s.d.Store.Get(ctx, name)
-	if err != nil {
-		return nil, notFound(err, name)
-	}
-	key, err := s.open(cur)
+	t, err := s.d.Resolver.Resolve(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	state, msg, upstreamName := s.verify(ctx, key, cur.InstantlyWorkspaceID)
+	cur := t.Workspace
+	state, msg, upstreamName := s.verify(ctx, t.Cred, cur.InstantlyWorkspaceID)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	var resealed string
-	if s.d.Vault.NeedsReseal([]byte(cur.SealedCredential)) {
-		if resealed, err = s.seal(key, name); err != nil {
+	if cur.AdminWorkspace == "" && s.d.Vault.NeedsReseal([]byte(cur.SealedCredential)) {
+		if resealed, err = s.seal(t.Cred.APIKey, name); err != nil {
 			return nil, err
 		}
 	}
@@ -315,38 +370,121 @@ func (s *Service) VerifyWorkspace(ctx context.Context, req *agencyv1.VerifyWorks
 	return toProto(rec), nil
 }
 
-// verify classifies the stored key's current standing with Instantly.
-func (s *Service) verify(ctx context.Context, key, wantID string) (store.State, string, string) {
-	got, err := s.d.Upstream.GetCurrentWorkspace(ctx, instantly.Credential{APIKey: key})
-	var upstream *instantly.Error
+// TransferOwnership implements agencyv1.WorkspaceServiceServer.
+func (s *Service) TransferOwnership(ctx context.Context, req *agencyv1.TransferOwnershipRequest) (*agencyv1.Workspace, error) {
+	t, err := s.d.Resolver.Resolve(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.d.Upstream.ChangeWorkspaceOwner(ctx, t.Cred, instantly.ChangeOwnerRequest{Email: req.GetEmail(), Sec: req.GetSec()}); err != nil {
+		return nil, err
+	}
+	s.d.Logger.InfoContext(ctx, "workspace ownership transferred", "workspace", req.GetName())
+	return toProto(t.Workspace), nil
+}
+
+// RenameInstantlyWorkspace implements agencyv1.WorkspaceServiceServer.
+func (s *Service) RenameInstantlyWorkspace(ctx context.Context, req *agencyv1.RenameInstantlyWorkspaceRequest) (*agencyv1.Workspace, error) {
+	newName := strings.TrimSpace(req.GetInstantlyWorkspaceName())
+	t, err := s.d.Resolver.Resolve(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	got, err := s.d.Upstream.UpdateCurrentWorkspace(ctx, t.Cred, instantly.UpdateCurrentWorkspaceRequest{Name: &newName})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.d.Store.Update(ctx, req.GetName(), func(w *store.Workspace) error {
+		w.InstantlyWorkspaceName = got.Name
+		w.UpdateTime = s.d.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, notFound(err, req.GetName())
+	}
+	return toProto(rec), nil
+}
+
+// DiscoverSubWorkspaces implements agencyv1.WorkspaceServiceServer.
+func (s *Service) DiscoverSubWorkspaces(ctx context.Context, req *agencyv1.DiscoverSubWorkspacesRequest) (*agencyv1.DiscoverSubWorkspacesResponse, error) {
+	if vs := labelViolations("", req.GetLabels()); len(vs) > 0 {
+		return nil, apierr.InvalidArgument(vs...)
+	}
+	t, err := s.d.Resolver.Resolve(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if t.Workspace.AdminWorkspace != "" {
+		return nil, apierr.Field("name", "%s is a sub workspace, not an admin workspace", req.GetName())
+	}
+	out := &agencyv1.DiscoverSubWorkspacesResponse{}
+	for gm, err := range s.d.Upstream.AllWorkspaceGroupMembers(ctx, t.Cred, instantly.ListParams{Limit: 100}) {
+		if err != nil {
+			return nil, err
+		}
+		d := &agencyv1.DiscoveredSubWorkspace{InstantlyWorkspaceId: gm.SubWorkspaceID, Status: groupmembers.StatusFromUpstream(gm.Status)}
+		if gm.SubWorkspaceName != nil {
+			d.InstantlyWorkspaceName = *gm.SubWorkspaceName
+		}
+		reg, err := s.d.Store.GetByInstantlyID(ctx, gm.SubWorkspaceID)
+		switch {
+		case err == nil:
+			d.RegisteredWorkspace = reg.Name
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		case req.GetRegister() && gm.Status == instantly.GroupMemberAccepted:
+			display := d.GetInstantlyWorkspaceName()
+			if display == "" {
+				display = gm.SubWorkspaceID
+			}
+			w, err := s.createSub(ctx, "", req.GetName(), gm.SubWorkspaceID, display, req.GetLabels())
+			if err != nil {
+				return nil, err
+			}
+			d.RegisteredWorkspace, d.RegisteredNow = w.GetName(), true
+			d.InstantlyWorkspaceName = w.GetInstantlyWorkspaceName()
+		}
+		out.SubWorkspaces = append(out.SubWorkspaces, d)
+	}
+	return out, nil
+}
+
+// verify classifies the stored credential's current standing with Instantly.
+func (s *Service) verify(ctx context.Context, cred instantly.Credential, wantID string) (store.State, string, string) {
+	got, err := s.d.Upstream.GetCurrentWorkspace(ctx, cred)
+	var upstreamErr *instantly.Error
 	switch {
 	case err == nil && got.ID != wantID:
 		return store.StateWorkspaceMismatch, fmt.Sprintf("the key now belongs to Instantly workspace %s", got.ID), ""
 	case err == nil:
 		return store.StateActive, "", got.Name
-	case errors.As(err, &upstream) && (upstream.StatusCode == http.StatusUnauthorized || upstream.StatusCode == http.StatusForbidden):
-		return store.StateCredentialInvalid, upstream.Error(), ""
-	case errors.As(err, &upstream):
-		return store.StateUpstreamUnavailable, upstream.Error(), ""
+	case errors.As(err, &upstreamErr) && (upstreamErr.StatusCode == http.StatusUnauthorized || upstreamErr.StatusCode == http.StatusForbidden):
+		return store.StateCredentialInvalid, upstreamErr.Error(), ""
+	case errors.As(err, &upstreamErr):
+		return store.StateUpstreamUnavailable, upstreamErr.Error(), ""
 	default:
 		return store.StateUpstreamUnavailable, "Instantly could not be reached", ""
 	}
 }
 
-// checkKey asks Instantly which workspace a key belongs to. A key Instantly
-// refuses is bad input, reported against field.
-func (s *Service) checkKey(ctx context.Context, key, field string) (*instantly.Workspace, error) {
-	ws, err := s.d.Upstream.GetCurrentWorkspace(ctx, instantly.Credential{APIKey: key})
-	var upstream *instantly.Error
+// checkKey asks Instantly which workspace a credential acts on. One that
+// Instantly refuses is bad input, reported against field.
+func (s *Service) checkKey(ctx context.Context, cred instantly.Credential, field string) (*instantly.Workspace, error) {
+	ws, err := s.d.Upstream.GetCurrentWorkspace(ctx, cred)
+	var upstreamErr *instantly.Error
 	switch {
 	case err == nil:
 		return ws, nil
-	case errors.As(err, &upstream) && upstream.StatusCode == http.StatusUnauthorized:
-		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "Instantly refused this key (401): " + upstream.Message})
+	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusUnauthorized:
+		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "Instantly refused this key (401): " + upstreamErr.Message})
 		e.Reason = agencyv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID
 		return nil, e.WithMetadata("upstream_status", "401")
-	case errors.As(err, &upstream) && upstream.StatusCode == http.StatusForbidden:
-		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "this key lacks the workspaces:read scope that registration needs"})
+	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusForbidden:
+		desc := "this key lacks the workspaces:read scope that registration needs"
+		if cred.AsWorkspace != "" {
+			desc = "the admin workspace's key may not act on this workspace (not an accepted sub workspace, or no workspaces:read scope)"
+		}
+		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: desc})
 		e.Reason = agencyv1.ErrorReason_ERROR_REASON_SCOPE_DENIED
 		return nil, e.WithMetadata("upstream_status", "403")
 	default:
@@ -360,15 +498,6 @@ func (s *Service) seal(key, name string) (string, error) {
 		return "", fmt.Errorf("seal credential: %w", err)
 	}
 	return string(sealed), nil
-}
-
-func (s *Service) open(rec *store.Workspace) (string, error) {
-	key, err := s.d.Vault.Open([]byte(rec.SealedCredential), []byte(rec.Name))
-	if err != nil {
-		return "", apierr.Wrap(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INTERNAL,
-			"the stored credential cannot be opened with the configured master keys; rotate the credential", err)
-	}
-	return string(key), nil
 }
 
 func validName(name string) bool {

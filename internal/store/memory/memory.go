@@ -8,26 +8,50 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
 // Store is the in-memory backend.
 type Store struct {
-	ws   *workspaces
-	meta *meta
+	ws     *workspaces
+	tokens *tokens
+	audit  *audit
+}
+
+// Options tunes the memory backend.
+type Options struct {
+	// AuditRetention drops audit events older than this; default 90 days.
+	AuditRetention time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // New returns an empty in-memory store.
-func New() *Store {
-	return &Store{ws: &workspaces{byName: map[string]*store.Workspace{}, byInstantly: map[string]string{}}, meta: &meta{}}
+func New() *Store { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns an empty in-memory store.
+func NewWithOptions(opts Options) *Store {
+	if opts.AuditRetention <= 0 {
+		opts.AuditRetention = 90 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{ws: &workspaces{byName: map[string]*store.Workspace{}, byInstantly: map[string]string{}},
+		tokens: &tokens{byID: map[string]*store.Token{}, byHash: map[string]string{}},
+		audit:  &audit{retention: opts.AuditRetention, now: opts.Now}}
 }
 
 // Workspaces implements store.Store.
 func (s *Store) Workspaces() store.Workspaces { return s.ws }
 
-// Meta implements store.Store.
-func (s *Store) Meta() store.Meta { return s.meta }
+// Tokens implements store.Store.
+func (s *Store) Tokens() store.Tokens { return s.tokens }
+
+// Audit implements store.Store.
+func (s *Store) Audit() store.Audit { return s.audit }
 
 // Ping implements store.Store; memory is always ready.
 func (s *Store) Ping(context.Context) error { return nil }
@@ -69,6 +93,19 @@ func (m *workspaces) Get(ctx context.Context, name string) (*store.Workspace, er
 		return nil, fmt.Errorf("get %s: %w", name, store.ErrNotFound)
 	}
 	return w.Clone(), nil
+}
+
+func (m *workspaces) GetByInstantlyID(ctx context.Context, id string) (*store.Workspace, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	name, ok := m.byInstantly[id]
+	if !ok {
+		return nil, fmt.Errorf("get instantly %s: %w", id, store.ErrNotFound)
+	}
+	return m.byName[name].Clone(), nil
 }
 
 func (m *workspaces) List(ctx context.Context, q store.ListQuery) ([]*store.Workspace, error) {
@@ -131,22 +168,4 @@ func (m *workspaces) Delete(ctx context.Context, name string) error {
 	delete(m.byName, name)
 	delete(m.byInstantly, w.InstantlyWorkspaceID)
 	return nil
-}
-
-type meta struct {
-	mu             sync.Mutex
-	bootstrapToken string
-}
-
-func (m *meta) EnsureBootstrapTokenHash(ctx context.Context, candidate string) (string, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return "", false, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.bootstrapToken != "" {
-		return m.bootstrapToken, false, nil
-	}
-	m.bootstrapToken = candidate
-	return candidate, true, nil
 }

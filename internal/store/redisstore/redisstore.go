@@ -29,6 +29,11 @@ type Options struct {
 	// OpTimeout bounds each Redis round trip, so a stalled Redis fails a
 	// request quickly instead of hanging it. Defaults to 2s.
 	OpTimeout time.Duration
+	// AuditRetention trims audit events older than this (XADD MINID).
+	// Defaults to 90 days.
+	AuditRetention time.Duration
+	// Now is the clock used for audit timestamps' retention; default time.Now.
+	Now func() time.Time
 }
 
 // Store is the Redis backend.
@@ -47,6 +52,12 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.OpTimeout <= 0 {
 		opts.OpTimeout = 2 * time.Second
 	}
+	if opts.AuditRetention <= 0 {
+		opts.AuditRetention = 90 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Store{rdb: rdb, opts: opts}
 	s.ws = &workspaces{s: s}
 	return s
@@ -55,8 +66,11 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 // Workspaces implements store.Store.
 func (s *Store) Workspaces() store.Workspaces { return s.ws }
 
-// Meta implements store.Store.
-func (s *Store) Meta() store.Meta { return meta{s} }
+// Tokens implements store.Store.
+func (s *Store) Tokens() store.Tokens { return tokens{s} }
+
+// Audit implements store.Store.
+func (s *Store) Audit() store.Audit { return audit{s} }
 
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
@@ -89,7 +103,13 @@ func (s *Store) wrap(opCtx context.Context, op string, err error) error {
 }
 
 func (s *Store) key(parts ...string) string {
-	k := s.opts.Prefix + "{registry}:"
+	return s.slotKey("registry", parts...)
+}
+
+// slotKey builds "<prefix>{<slot>}:<parts...>"; keys that one script or
+// transaction touches share the slot.
+func (s *Store) slotKey(slot string, parts ...string) string {
+	k := s.opts.Prefix + "{" + slot + "}:"
 	for i, p := range parts {
 		if i > 0 {
 			k += ":"
@@ -151,6 +171,24 @@ func (w *workspaces) Get(ctx context.Context, name string) (*store.Workspace, er
 		return nil, w.s.wrap(ctx, "get workspace", err)
 	}
 	return decode(data)
+}
+
+func (w *workspaces) GetByInstantlyID(ctx context.Context, id string) (*store.Workspace, error) {
+	opCtx, cancel := w.s.opCtx(ctx)
+	name, err := w.s.rdb.Get(opCtx, w.instantlyKey(id)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		err = w.s.wrap(opCtx, "get workspace by instantly id", err)
+	}
+	cancel()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("get instantly %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The index and the record are written together, but a delete may land
+	// between these two reads: then it is simply not found.
+	return w.Get(ctx, name)
 }
 
 // listBatch is how many index entries one round trip reads; label filters
@@ -331,24 +369,4 @@ func decode(data []byte) (*store.Workspace, error) {
 		return nil, fmt.Errorf("decode workspace: %w: %w", store.ErrUnavailable, err)
 	}
 	return &ws, nil
-}
-
-type meta struct{ s *Store }
-
-func (m meta) EnsureBootstrapTokenHash(ctx context.Context, candidate string) (string, bool, error) {
-	ctx, cancel := m.s.opCtx(ctx)
-	defer cancel()
-	key := m.s.opts.Prefix + "meta:bootstrap-token-sha256"
-	created, err := m.s.rdb.SetNX(ctx, key, candidate, 0).Result()
-	if err != nil {
-		return "", false, m.s.wrap(ctx, "bootstrap token", err)
-	}
-	if created {
-		return candidate, true, nil
-	}
-	stored, err := m.s.rdb.Get(ctx, key).Result()
-	if err != nil {
-		return "", false, m.s.wrap(ctx, "bootstrap token", err)
-	}
-	return stored, false, nil
 }

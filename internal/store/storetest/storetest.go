@@ -20,7 +20,8 @@ type Factory func(t *testing.T) store.Store
 // RunAll runs every conformance test against the backend.
 func RunAll(t *testing.T, newStore Factory) {
 	t.Run("Workspaces", func(t *testing.T) { RunWorkspaces(t, newStore) })
-	t.Run("Meta", func(t *testing.T) { RunMeta(t, newStore) })
+	t.Run("Tokens", func(t *testing.T) { RunTokens(t, newStore) })
+	t.Run("Audit", func(t *testing.T) { RunAudit(t, newStore) })
 }
 
 // RunWorkspaces runs the workspace-registry conformance tests.
@@ -33,6 +34,7 @@ func RunWorkspaces(t *testing.T, newStore Factory) {
 		{"CreateDuplicateName", testCreateDuplicateName},
 		{"CreateDuplicateInstantlyWorkspace", testCreateDuplicateInstantly},
 		{"GetMissing", testGetMissing},
+		{"GetByInstantlyID", testGetByInstantlyID},
 		{"ListOrderPagingAndMatch", testList},
 		{"ListSkipsManyNonMatching", testListSparse},
 		{"Update", testUpdate},
@@ -127,6 +129,31 @@ func testCreateDuplicateInstantly(t *testing.T, ws store.Workspaces) {
 func testGetMissing(t *testing.T, ws store.Workspaces) {
 	if _, err := ws.Get(context.Background(), "workspaces/nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
+	}
+}
+
+func testGetByInstantlyID(t *testing.T, ws store.Workspaces) {
+	ctx := context.Background()
+	w := Workspace("acme")
+	w.AdminWorkspace = "workspaces/agency"
+	w.CredentialKeyID = "key-1"
+	mustCreate(t, ws, w)
+	got, err := ws.GetByInstantlyID(ctx, "inst-acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, got, w)
+	if got.AdminWorkspace != "workspaces/agency" || got.CredentialKeyID != "key-1" {
+		t.Fatalf("admin/credential key id not kept: %+v", got)
+	}
+	if _, err := ws.GetByInstantlyID(ctx, "inst-missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	if err := ws.Delete(ctx, w.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.GetByInstantlyID(ctx, "inst-acme"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
 	}
 }
 
@@ -344,18 +371,119 @@ func testCopies(t *testing.T, ws store.Workspaces) {
 	}
 }
 
-// RunMeta runs the deployment-singleton conformance tests.
-func RunMeta(t *testing.T, newStore Factory) {
-	t.Run("BootstrapTokenSetOnce", func(t *testing.T) {
-		m := newStore(t).Meta()
-		ctx := context.Background()
-		got, created, err := m.EnsureBootstrapTokenHash(ctx, "hash-1")
-		if err != nil || !created || got != "hash-1" {
-			t.Fatalf("first: %q %v %v", got, created, err)
+// RunTokens runs the token-store conformance tests.
+func RunTokens(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	tok := func(id, hash string) *store.Token {
+		return &store.Token{ID: id, Hash: hash, Role: "admin", Scope: "team=west", Description: "d", Creator: "tokens/bootstrap",
+			CreateTime: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+	}
+	t.Run("CreateGetByIDAndHash", func(t *testing.T) {
+		ts := newStore(t).Tokens()
+		if err := ts.Create(ctx, tok("a1", "h1")); err != nil {
+			t.Fatal(err)
 		}
-		got, created, err = m.EnsureBootstrapTokenHash(ctx, "hash-2")
-		if err != nil || created || got != "hash-1" {
-			t.Fatalf("second: %q %v %v", got, created, err)
+		got, err := ts.Get(ctx, "a1")
+		if err != nil || got.Hash != "h1" || got.Scope != "team=west" || !got.CreateTime.Equal(tok("", "").CreateTime) || !got.ExpireTime.IsZero() {
+			t.Fatalf("get: %+v %v", got, err)
+		}
+		byHash, err := ts.GetByHash(ctx, "h1")
+		if err != nil || byHash.ID != "a1" {
+			t.Fatalf("by hash: %+v %v", byHash, err)
+		}
+		if _, err := ts.GetByHash(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing hash: %v", err)
+		}
+		if _, err := ts.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing id: %v", err)
+		}
+		if err := ts.Create(ctx, tok("a1", "h2")); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Fatalf("duplicate id: %v", err)
+		}
+		if err := ts.Create(ctx, tok("a2", "h1")); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Fatalf("duplicate hash: %v", err)
+		}
+	})
+	t.Run("ListPages", func(t *testing.T) {
+		ts := newStore(t).Tokens()
+		for _, id := range []string{"c", "a", "b"} {
+			if err := ts.Create(ctx, tok(id, "h"+id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p1, err := ts.List(ctx, "", 2)
+		if err != nil || len(p1) != 2 || p1[0].ID != "a" || p1[1].ID != "b" {
+			t.Fatalf("page 1: %v %v", p1, err)
+		}
+		p2, err := ts.List(ctx, "b", 2)
+		if err != nil || len(p2) != 1 || p2[0].ID != "c" {
+			t.Fatalf("page 2: %v %v", p2, err)
+		}
+	})
+	t.Run("UpdateRevokeAndRehash", func(t *testing.T) {
+		ts := newStore(t).Tokens()
+		if err := ts.Create(ctx, tok("a", "h1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Create(ctx, tok("b", "h2")); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+		got, err := ts.Update(ctx, "a", func(x *store.Token) error { x.RevokeTime = now; return nil })
+		if err != nil || got.Active(now) || got.RevokeTime.IsZero() {
+			t.Fatalf("revoke: %+v %v", got, err)
+		}
+		if _, err := ts.Update(ctx, "a", func(x *store.Token) error { x.Hash = "h2"; return nil }); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Fatalf("rehash onto a taken hash: %v", err)
+		}
+		if _, err := ts.Update(ctx, "a", func(x *store.Token) error { x.Hash = "h3"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.GetByHash(ctx, "h1"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("old hash still indexed: %v", err)
+		}
+		if x, err := ts.GetByHash(ctx, "h3"); err != nil || x.ID != "a" || x.RevokeTime.IsZero() {
+			t.Fatalf("new hash: %+v %v", x, err)
+		}
+		if _, err := ts.Update(ctx, "a", func(x *store.Token) error { x.ID = "z"; return nil }); !errors.Is(err, store.ErrImmutable) {
+			t.Fatalf("id change: %v", err)
+		}
+		if _, err := ts.Update(ctx, "missing", func(*store.Token) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+	})
+}
+
+// RunAudit runs the audit-trail conformance tests.
+func RunAudit(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	t.Run("AppendListNewestFirstPagedAndFiltered", func(t *testing.T) {
+		a := newStore(t).Audit()
+		for i := range 5 {
+			e := &store.AuditEvent{Time: time.Now(), Principal: fmt.Sprintf("tokens/p%d", i%2), Method: "/m", Workspaces: []string{"workspaces/w"}, Code: "OK", Succeeded: 1}
+			if err := a.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if e.ID == "" {
+				t.Fatal("Append assigned no id")
+			}
+		}
+		all, err := a.List(ctx, store.AuditQuery{Limit: 10})
+		if err != nil || len(all) != 5 {
+			t.Fatalf("list: %d %v", len(all), err)
+		}
+		for i := 1; i < len(all); i++ {
+			if !store.AuditIDBefore(all[i].ID, all[i-1].ID) {
+				t.Fatalf("not newest first: %s then %s", all[i-1].ID, all[i].ID)
+			}
+		}
+		page, err := a.List(ctx, store.AuditQuery{Limit: 2, Before: all[1].ID})
+		if err != nil || len(page) != 2 || page[0].ID != all[2].ID || page[1].ID != all[3].ID {
+			t.Fatalf("page before %s: %v %v", all[1].ID, page, err)
+		}
+		p1, err := a.List(ctx, store.AuditQuery{Limit: 10, Match: func(e *store.AuditEvent) bool { return e.Principal == "tokens/p1" }})
+		if err != nil || len(p1) != 2 || p1[0].Workspaces[0] != "workspaces/w" {
+			t.Fatalf("filtered: %v %v", p1, err)
 		}
 	})
 }

@@ -76,9 +76,16 @@ func (s *sharedServer) shutdown() {
 
 // Main runs the package's tests and then stops the shared server. Call it
 // from TestMain in every package that uses Start. It does not return.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainThen(m, nil) }
+
+// MainThen is Main with a suite-wide check that runs after the tests (with
+// their exit code) and may turn a pass into a failure.
+func MainThen(m *testing.M, after func(code int) int) {
 	shared.mainCalled.Store(true)
 	code := m.Run()
+	if after != nil {
+		code = after(code)
+	}
 	shared.shutdown()
 	os.Exit(code)
 }

@@ -1,0 +1,157 @@
+// Package audit implements agency.v1.AuditService: the control plane's own
+// audit trail, and Instantly's audit logs across many workspaces merged by
+// time.
+package audit
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/labels"
+	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
+	"github.com/agencyplane/agencyplane/internal/service/tokens"
+	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/store"
+)
+
+// Service implements agencyv1.AuditServiceServer.
+type Service struct {
+	agencyv1.UnimplementedAuditServiceServer
+	audit      store.Audit
+	workspaces store.Workspaces // scoped to the caller
+	resolver   *upstream.Resolver
+	client     *instantly.Client
+	// Concurrency bounds the workspaces read at once.
+	Concurrency int
+}
+
+// New returns the service.
+func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client) *Service {
+	return &Service{audit: a, workspaces: ws, resolver: r, client: c, Concurrency: 8}
+}
+
+// ListEvents implements agencyv1.AuditServiceServer.
+func (s *Service) ListEvents(ctx context.Context, req *agencyv1.ListEventsRequest) (*agencyv1.ListEventsResponse, error) {
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = 100
+	}
+	var since time.Time
+	if req.StartTime != nil {
+		since = req.GetStartTime().AsTime()
+	}
+	hash := pagetoken.Hash("audit-events", req.GetPrincipal(), req.GetMethod(), req.GetWorkspace(), since.String())
+	q := store.AuditQuery{Limit: size + 1, Since: since}
+	if req.GetPageToken() != "" {
+		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		if err != nil {
+			return nil, apierr.Field("page_token", "is not a token from a previous call with these filters")
+		}
+		q.Before = tok.After
+	}
+	q.Match = func(e *store.AuditEvent) bool {
+		return (req.GetPrincipal() == "" || e.Principal == req.GetPrincipal()) &&
+			(req.GetMethod() == "" || e.Method == req.GetMethod()) &&
+			(req.GetWorkspace() == "" || slices.Contains(e.Workspaces, req.GetWorkspace()))
+	}
+	events, err := s.audit.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &agencyv1.ListEventsResponse{}
+	if len(events) > size {
+		events = events[:size]
+		out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: events[size-1].ID, FilterHash: hash})
+	}
+	for _, e := range events {
+		out.Events = append(out.Events, &agencyv1.AuditEvent{
+			Name: "auditEvents/" + e.ID, Time: timestamppb.New(e.Time), Principal: e.Principal, Role: tokens.RoleToProto(e.Role),
+			Method: e.Method, RequestId: e.RequestID, Workspaces: e.Workspaces, Code: e.Code,
+			Succeeded: int32(e.Succeeded), Failed: int32(e.Failed), AlreadyDone: int32(e.AlreadyDone),
+		})
+	}
+	return out, nil
+}
+
+// maxWorkspaces bounds one cross-workspace read.
+const maxWorkspaces = 1000
+
+// ListInstantlyAuditLogs implements agencyv1.AuditServiceServer.
+func (s *Service) ListInstantlyAuditLogs(ctx context.Context, req *agencyv1.ListInstantlyAuditLogsRequest) (*agencyv1.ListInstantlyAuditLogsResponse, error) {
+	sel, err := labels.Parse(req.GetFilter())
+	if err != nil {
+		return nil, apierr.Field("filter", "%s", err.Error())
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = 100
+	}
+	params := instantly.ListAuditLogsParams{Limit: size}
+	if at := int(req.GetActivityType()); at != 0 {
+		params.ActivityType = &at
+	}
+	if req.StartTime != nil {
+		params.StartDate = req.GetStartTime().AsTime().UTC().Format(time.RFC3339)
+	}
+	if req.EndTime != nil {
+		params.EndDate = req.GetEndTime().AsTime().UTC().Format(time.RFC3339)
+	}
+	wss, err := s.workspaces.List(ctx, store.ListQuery{Limit: maxWorkspaces, Match: sel.Matches})
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	out := &agencyv1.ListInstantlyAuditLogsResponse{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.Concurrency)
+	for _, w := range wss {
+		g.Go(func() error {
+			entries, err := s.read(gctx, w, params)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				st := status.Convert(apierr.FromError(err))
+				out.Errors = append(out.Errors, &agencyv1.WorkspaceError{Workspace: w.Name, Code: st.Code().String(), Message: st.Message()})
+				return nil // one workspace never fails the call
+			}
+			out.Entries = append(out.Entries, entries...)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	slices.SortFunc(out.Entries, func(a, b *agencyv1.WorkspaceAuditLog) int {
+		return cmp.Or(b.GetEntry().GetTime().AsTime().Compare(a.GetEntry().GetTime().AsTime()), cmp.Compare(a.GetWorkspace(), b.GetWorkspace()))
+	})
+	if len(out.Entries) > size {
+		out.Entries = out.Entries[:size]
+	}
+	slices.SortFunc(out.Errors, func(a, b *agencyv1.WorkspaceError) int { return cmp.Compare(a.GetWorkspace(), b.GetWorkspace()) })
+	return out, nil
+}
+
+func (s *Service) read(ctx context.Context, w *store.Workspace, p instantly.ListAuditLogsParams) ([]*agencyv1.WorkspaceAuditLog, error) {
+	cred, err := s.resolver.Credential(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.client.ListAuditLogs(ctx, cred, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*agencyv1.WorkspaceAuditLog, 0, len(page.Items))
+	for i := range page.Items {
+		out = append(out, &agencyv1.WorkspaceAuditLog{Workspace: w.Name, Entry: auditlogs.ToProto(&page.Items[i])})
+	}
+	return out, nil
+}

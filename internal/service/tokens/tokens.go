@@ -1,0 +1,219 @@
+// Package tokens implements agency.v1.TokenService: control-plane tokens
+// with a role and a workspace scope, shown once, stored as hashes.
+package tokens
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/labels"
+	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/store"
+)
+
+// Service implements agencyv1.TokenServiceServer.
+type Service struct {
+	agencyv1.UnimplementedTokenServiceServer
+	store store.Tokens
+	now   func() time.Time
+}
+
+// New returns the service.
+func New(s store.Tokens) *Service { return &Service{store: s, now: time.Now} }
+
+// NewID returns a token id that sorts by creation time.
+func NewID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%012x-%s", now.UnixMilli(), hex.EncodeToString(b[:]))
+}
+
+// CreateToken implements agencyv1.TokenServiceServer.
+func (s *Service) CreateToken(ctx context.Context, req *agencyv1.CreateTokenRequest) (*agencyv1.CreateTokenResponse, error) {
+	caller, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("tokens: no principal")
+	}
+	in := req.GetToken()
+	now := s.now().UTC()
+	scope, err := labels.Parse(in.GetWorkspaceScope())
+	if err != nil {
+		return nil, apierr.Field("token.workspace_scope", "%s", err.Error())
+	}
+	role := roleString(in.GetRole())
+	var expire time.Time
+	if in.ExpireTime != nil {
+		expire = in.GetExpireTime().AsTime().UTC()
+		if !expire.After(now) {
+			return nil, apierr.Field("token.expire_time", "must be in the future")
+		}
+	}
+	if err := notMorePowerful(caller, role, scope, expire); err != nil {
+		return nil, err
+	}
+	secret, err := auth.GenerateToken()
+	if err != nil {
+		return nil, err
+	}
+	t := &store.Token{
+		ID: NewID(now), Hash: auth.HashToken(secret), Role: role, Scope: scope.String(),
+		Description: in.GetDescription(), Creator: caller.ID, CreateTime: now, ExpireTime: expire,
+	}
+	if err := s.store.Create(ctx, t); err != nil {
+		return nil, err
+	}
+	return &agencyv1.CreateTokenResponse{Token: ToProto(t), Secret: secret}, nil
+}
+
+// notMorePowerful refuses a token that could do what its creator cannot: a
+// higher role, a wider workspace scope, or a longer life.
+func notMorePowerful(caller *auth.Principal, role string, scope labels.Selector, expire time.Time) error {
+	deny := func(msg string) error {
+		return apierr.New(codes.PermissionDenied, agencyv1.ErrorReason_ERROR_REASON_PERMISSION_DENIED, msg)
+	}
+	if auth.RoleRank(role) > auth.RoleRank(caller.Role) {
+		return deny("a token cannot create a token with a higher role than its own")
+	}
+	have := map[string]bool{}
+	for _, r := range scope.Requirements() {
+		have[r.String()] = true
+	}
+	for _, r := range caller.Scope.Requirements() {
+		if !have[r.String()] {
+			return deny(fmt.Sprintf("the new token's workspace_scope must include your own scope's requirement %q", r.String()))
+		}
+	}
+	if !caller.ExpireTime.IsZero() && (expire.IsZero() || expire.After(caller.ExpireTime)) {
+		return deny("the new token must expire no later than your own token")
+	}
+	return nil
+}
+
+// GetToken implements agencyv1.TokenServiceServer.
+func (s *Service) GetToken(ctx context.Context, req *agencyv1.GetTokenRequest) (*agencyv1.Token, error) {
+	t, err := s.get(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return ToProto(t), nil
+}
+
+// ListTokens implements agencyv1.TokenServiceServer.
+func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensRequest) (*agencyv1.ListTokensResponse, error) {
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = 100
+	}
+	hash := pagetoken.Hash("tokens", fmt.Sprint(req.GetShowInactive()))
+	var after string
+	if req.GetPageToken() != "" {
+		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		if err != nil {
+			return nil, apierr.Field("page_token", "is not a token from a previous call with these filters")
+		}
+		after = tok.After
+	}
+	now := s.now()
+	out := &agencyv1.ListTokensResponse{}
+	for {
+		batch, err := s.store.List(ctx, after, size+1-len(out.Tokens))
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range batch {
+			after = t.ID
+			if req.GetShowInactive() || t.Active(now) {
+				out.Tokens = append(out.Tokens, ToProto(t))
+			}
+		}
+		if len(out.Tokens) > size {
+			out.Tokens = out.Tokens[:size]
+			out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: out.Tokens[size-1].GetName()[len("tokens/"):], FilterHash: hash})
+			return out, nil
+		}
+		if len(batch) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// RevokeToken implements agencyv1.TokenServiceServer.
+func (s *Service) RevokeToken(ctx context.Context, req *agencyv1.RevokeTokenRequest) (*agencyv1.Token, error) {
+	id := req.GetName()[len("tokens/"):]
+	now := s.now().UTC()
+	t, err := s.store.Update(ctx, id, func(t *store.Token) error {
+		if t.RevokeTime.IsZero() {
+			t.RevokeTime = now
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.NotFound("token", req.GetName())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ToProto(t), nil
+}
+
+func (s *Service) get(ctx context.Context, name string) (*store.Token, error) {
+	t, err := s.store.Get(ctx, name[len("tokens/"):])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.NotFound("token", name)
+	}
+	return t, err
+}
+
+func roleString(r agencyv1.Role) string {
+	switch r {
+	case agencyv1.Role_ROLE_ADMIN:
+		return auth.RoleAdmin
+	case agencyv1.Role_ROLE_MANAGER:
+		return auth.RoleManager
+	case agencyv1.Role_ROLE_SDR:
+		return auth.RoleSDR
+	case agencyv1.Role_ROLE_VIEWER:
+		return auth.RoleViewer
+	}
+	return ""
+}
+
+// RoleToProto maps a role name to the enum.
+func RoleToProto(r string) agencyv1.Role {
+	switch r {
+	case auth.RoleAdmin:
+		return agencyv1.Role_ROLE_ADMIN
+	case auth.RoleManager:
+		return agencyv1.Role_ROLE_MANAGER
+	case auth.RoleSDR:
+		return agencyv1.Role_ROLE_SDR
+	case auth.RoleViewer:
+		return agencyv1.Role_ROLE_VIEWER
+	}
+	return agencyv1.Role_ROLE_UNSPECIFIED
+}
+
+// ToProto renders a token; the hash stays in the store.
+func ToProto(t *store.Token) *agencyv1.Token {
+	out := &agencyv1.Token{
+		Name: "tokens/" + t.ID, Role: RoleToProto(t.Role), WorkspaceScope: t.Scope, Description: t.Description,
+		Creator: t.Creator, CreateTime: timestamppb.New(t.CreateTime),
+	}
+	if !t.ExpireTime.IsZero() {
+		out.ExpireTime = timestamppb.New(t.ExpireTime)
+	}
+	if !t.RevokeTime.IsZero() {
+		out.RevokeTime = timestamppb.New(t.RevokeTime)
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+// Package upstream gives the per-workspace services what they share: turning
+// a registered workspace's name into the Instantly credential that acts on
+// it (its own key, or its admin workspace's key with x-as-workspace), and
+// wrapping Instantly's cursors in our page tokens.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/store"
+)
+
+// Opener opens sealed credentials (vault.Keyring).
+type Opener interface {
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Resolver finds the credential for a registered workspace.
+type Resolver struct {
+	store store.Workspaces // scoped to the caller
+	raw   store.Workspaces // unscoped: an admin workspace's key may act for a caller who cannot see it
+	vault Opener
+}
+
+// NewResolver returns a Resolver: scoped is the caller-scoped view used to
+// find target workspaces, raw the unscoped store used only to open an admin
+// workspace's credential for its sub workspaces.
+func NewResolver(scoped, raw store.Workspaces, v Opener) *Resolver {
+	return &Resolver{store: scoped, raw: raw, vault: v}
+}
+
+// Target is a registered workspace and the credential that acts on it.
+type Target struct {
+	Workspace *store.Workspace
+	Cred      instantly.Credential
+}
+
+// Resolve loads the named workspace and opens its credential. A workspace
+// that does not exist is NOT_FOUND naming it.
+func (r *Resolver) Resolve(ctx context.Context, name string) (*Target, error) {
+	ws, err := r.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := r.Credential(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	return &Target{Workspace: ws, Cred: cred}, nil
+}
+
+// Get loads the named workspace.
+func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, error) {
+	ws, err := r.store.Get(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierr.NotFound("workspace", name)
+	}
+	return ws, err
+}
+
+// Credential opens the key that acts on ws.
+func (r *Resolver) Credential(ctx context.Context, ws *store.Workspace) (instantly.Credential, error) {
+	if ws.AdminWorkspace == "" {
+		key, err := r.open(ws)
+		return instantly.Credential{APIKey: key}, err
+	}
+	admin, err := r.raw.Get(ctx, ws.AdminWorkspace)
+	if errors.Is(err, store.ErrNotFound) {
+		return instantly.Credential{}, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID,
+			fmt.Sprintf("%s acts through admin workspace %s, which is no longer registered", ws.Name, ws.AdminWorkspace))
+	}
+	if err != nil {
+		return instantly.Credential{}, err
+	}
+	key, err := r.open(admin)
+	return instantly.Credential{APIKey: key, AsWorkspace: ws.InstantlyWorkspaceID}, err
+}
+
+func (r *Resolver) open(ws *store.Workspace) (string, error) {
+	key, err := r.vault.Open([]byte(ws.SealedCredential), []byte(ws.Name))
+	if err != nil {
+		return "", apierr.Wrap(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INTERNAL,
+			"the stored credential of "+ws.Name+" cannot be opened with the configured master keys; rotate the credential", err)
+	}
+	return string(key), nil
+}
+
+// Page is one upstream page request derived from our page_size/page_token.
+type Page struct {
+	Limit         int
+	StartingAfter string
+	hash          string
+}
+
+// NewPage validates page_token against the filters it was issued for
+// (everything that changes the result set goes into parts).
+func NewPage(pageSize int32, defaultSize int, pageToken string, parts ...string) (Page, error) {
+	p := Page{Limit: int(pageSize), hash: pagetoken.Hash(parts...)}
+	if p.Limit == 0 {
+		p.Limit = defaultSize
+	}
+	if pageToken != "" {
+		tok, err := pagetoken.Decode(pageToken, p.hash)
+		if err != nil {
+			return Page{}, apierr.Field("page_token", "is not a token from a previous call with these filters")
+		}
+		p.StartingAfter = tok.After
+	}
+	return p, nil
+}
+
+// Next returns the next page token: empty when the page came back short
+// (Instantly may still send a cursor on its last page).
+func (p Page) Next(items int, cursor string) string {
+	if items < p.Limit || cursor == "" {
+		return ""
+	}
+	return pagetoken.Encode(pagetoken.Token{After: cursor, FilterHash: p.hash})
+}
+
+// ChildName splits "workspaces/{w}/{collection}/{id}" into the workspace
+// name and id.
+func ChildName(name, collection string) (workspace, id string, err error) {
+	parts := strings.Split(name, "/")
+	if len(parts) != 4 || parts[0] != "workspaces" || parts[2] != collection || parts[3] == "" {
+		return "", "", apierr.Field("name", "must be workspaces/{workspace}/%s/{id}", collection)
+	}
+	return parts[0] + "/" + parts[1], parts[3], nil
+}
+
+// Timestamp parses Instantly's RFC 3339 timestamps; unparsable ones are
+// left unset rather than failing a read.
+func Timestamp(s string) *timestamppb.Timestamp {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// HTTPStatus is the status of an Instantly error answer inside err, or 0.
+func HTTPStatus(err error) int {
+	var u *instantly.Error
+	if errors.As(err, &u) {
+		return u.StatusCode
+	}
+	return 0
+}
+
+// NotFound names our resource when Instantly answered 404; other errors
+// pass unchanged.
+func NotFound(err error, kind, name string) error {
+	if HTTPStatus(err) == 404 {
+		return apierr.NotFound(kind, name)
+	}
+	return err
+}
