@@ -11,6 +11,7 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -43,6 +44,9 @@ func FromError(err error) *Error {
 		return Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS, "this Instantly workspace is already registered", err)
 	case errors.Is(err, store.ErrConflict):
 		return Wrap(codes.Aborted, agencyv1.ErrorReason_ERROR_REASON_CONCURRENT_MODIFICATION, "concurrent modification; retry", err)
+	case errors.Is(err, ratelimit.ErrUnavailable):
+		// Fail closed: without the shared budget nothing is sent upstream.
+		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "rate-limit store unavailable; nothing was sent to Instantly", err)
 	case errors.Is(err, store.ErrUnavailable):
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "state store unavailable", err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agencyplane/agencyplane"
@@ -22,6 +24,9 @@ import (
 	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
+	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
+	"github.com/agencyplane/agencyplane/internal/ratelimit/redislimit"
 	"github.com/agencyplane/agencyplane/internal/server"
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
 	"github.com/agencyplane/agencyplane/internal/service/audit"
@@ -58,11 +63,11 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // New assembles agencyd. A bootstrap token it generates is written once to
 // console (never to the log).
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer) (*App, error) {
-	st, err := openStore(ctx, cfg, logger)
+	st, rdb, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	a, err := assemble(ctx, cfg, logger, console, st)
+	a, err := assemble(ctx, cfg, logger, console, st, rdb)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -70,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, console i
 	return a, nil
 }
 
-func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer, st store.Store) (*App, error) {
+func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer, st store.Store, rdb redis.UniversalClient) (*App, error) {
 	keyring, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -86,7 +91,14 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger})
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	limiter, err := newLimiter(cfg, rdb, registry)
+	if err != nil {
+		return nil, err
+	}
+	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger,
+		Budget: ratelimit.NewGate(limiter, ratelimit.GateOptions{})})
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +116,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		ReadinessInterval: cfg.ReadinessInterval,
+		Registry:          registry,
 		TLS:               server.TLSFiles{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.ClientCA},
 		Services: []server.Service{
 			{Desc: &agencyv1.WorkspaceService_ServiceDesc, Impl: wsSvc, Gateway: agencyv1.RegisterWorkspaceServiceHandler},
@@ -131,26 +144,47 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+// newLimiter returns the per-workspace rate budget: on Redis when there is
+// one (shared by every replica), in memory otherwise.
+func newLimiter(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer) (ratelimit.Limiter, error) {
+	var l ratelimit.Limiter
+	var err error
+	if rdb != nil {
+		l, err = redislimit.New(rdb, cfg.RateLimits(), redislimit.Options{Prefix: cfg.RedisPrefix})
+	} else {
+		l, err = memlimit.New(cfg.RateLimits(), memlimit.Options{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := ratelimit.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return ratelimit.Instrument(l, m), nil
+}
+
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, redis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
 		logger.Warn("EMBEDDED IN-MEMORY BACKEND: all state (workspaces, credentials) is lost when agencyd exits; set --redis-url for production")
-		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention}), nil
+		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention}), nil, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, errors.New("--redis-url is not a valid Redis URL") // the URL may hold a password
+		return nil, nil, errors.New("--redis-url is not a valid Redis URL") // the URL may hold a password
 	}
-	opts.DisableIdentity = true // CLIENT SETINFO needs Redis 7.2; older servers log noise
+	opts.DisableIdentity = true       // CLIENT SETINFO needs Redis 7.2; older servers log noise
+	opts.ContextTimeoutEnabled = true // per-call timeouts (rate limiter, store) bound the socket too
 	rdb := redis.NewClient(opts)
 	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, AuditRetention: cfg.AuditRetention})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
 		_ = st.Close()
-		return nil, fmt.Errorf("redis at %s is not reachable: %w", opts.Addr, errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("redis at %s is not reachable: %w", opts.Addr, errors.Unwrap(err))
 	}
 	logger.Info("using Redis backend", "addr", opts.Addr, "db", opts.DB, "prefix", cfg.RedisPrefix)
-	return st, nil
+	return st, rdb, nil
 }
 
 func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, error) {

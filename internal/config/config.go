@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
 )
 
 // Config is agencyd's configuration.
@@ -32,6 +35,9 @@ type Config struct {
 	ClientCA         string
 	ClientIdentities string
 	AuditRetention   time.Duration
+	RateRPS          int
+	RateRPM          int
+	RateHeadroom     float64
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).
 	ReadinessInterval time.Duration
@@ -66,6 +72,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.ClientCA, "client-ca", "", "PEM CA of client certificates (mTLS); needs --tls-cert and --client-identities")
 	fs.StringVar(&c.ClientIdentities, "client-identities", "", `JSON file mapping client certificate identities (CN or SAN) to {"role": …, "scope": …}`)
+	fs.IntVar(&c.RateRPS, "instantly-rps", 100, "Instantly's per-workspace limit per second")
+	fs.IntVar(&c.RateRPM, "instantly-rpm", 6000, "Instantly's per-workspace limit per minute")
+	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -127,6 +136,12 @@ func (c *Config) Validate() error {
 	if c.ClientCA != "" && (c.TLSCert == "" || c.ClientIdentities == "") {
 		errs = append(errs, errors.New("--client-ca needs --tls-cert/--tls-key and --client-identities"))
 	}
+	if c.RateRPS < 1 || c.RateRPM < 1 {
+		errs = append(errs, errors.New("--instantly-rps and --instantly-rpm must be at least 1"))
+	}
+	if !(c.RateHeadroom > 0 && c.RateHeadroom <= 1) {
+		errs = append(errs, errors.New("--rate-headroom must be in (0, 1]"))
+	}
 	if c.AuditRetention < time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 1h"))
 	}
@@ -134,6 +149,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("AGENCY_BOOTSTRAP_TOKEN must be at least 16 characters"))
 	}
 	return errors.Join(errs...)
+}
+
+// RateLimits is the per-workspace budget the control plane spends: both of
+// Instantly's windows scaled by the headroom, burst 1 (never above the
+// limit in any sliding window; see internal/ratelimit).
+func (c *Config) RateLimits() ratelimit.Limits {
+	scale := func(n int) int { return max(1, int(math.Floor(float64(n)*c.RateHeadroom+1e-9))) }
+	return ratelimit.Limits{
+		PerSecond: ratelimit.Limit{Rate: scale(c.RateRPS), Period: time.Second, Burst: 1},
+		PerMinute: ratelimit.Limit{Rate: scale(c.RateRPM), Period: time.Minute, Burst: 1},
+	}
 }
 
 // SlogLevel is LogLevel as a slog.Level.

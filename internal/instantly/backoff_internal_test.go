@@ -44,21 +44,21 @@ func TestRetryDecision(t *testing.T) {
 		{"Retry-After too long", get, &Error{StatusCode: 429, RetryAfter: 3 * time.Second}, false},
 	}
 	for _, tc := range cases {
-		if _, got := c.retryDecision(tc.req, tc.err, 1); got != tc.retry {
+		if _, got := c.retryDecision(tc.req, tc.err, 1, false); got != tc.retry {
 			t.Errorf("%s: retry = %v", tc.name, got)
 		}
 	}
-	if _, retry := c.retryDecision(get, &Error{StatusCode: 503}, 6); retry {
+	if _, retry := c.retryDecision(get, &Error{StatusCode: 503}, 6, false); retry {
 		t.Error("retried past MaxAttempts")
 	}
-	if wait, _ := c.retryDecision(get, &Error{StatusCode: 429, RetryAfter: 1500 * time.Millisecond}, 1); wait != 1500*time.Millisecond {
+	if wait, _ := c.retryDecision(get, &Error{StatusCode: 429, RetryAfter: 1500 * time.Millisecond}, 1, false); wait != 1500*time.Millisecond {
 		t.Errorf("Retry-After wait = %v; it is honoured beyond MaxBackoff", wait)
 	}
 	// Full jitter: uniform in [0, min(MaxBackoff, Base·2^(attempt-1))].
 	for attempt, ceiling := range map[int]time.Duration{1: 10 * time.Millisecond, 2: 20 * time.Millisecond, 3: 40 * time.Millisecond, 4: 50 * time.Millisecond, 5: 50 * time.Millisecond} {
 		var maxSeen time.Duration
 		for range 2000 {
-			wait, _ := c.retryDecision(get, &Error{StatusCode: 503}, attempt)
+			wait, _ := c.retryDecision(get, &Error{StatusCode: 503}, attempt, false)
 			if wait < 0 || wait > ceiling {
 				t.Fatalf("attempt %d: wait %v outside [0, %v]", attempt, wait, ceiling)
 			}
@@ -67,5 +67,28 @@ func TestRetryDecision(t *testing.T) {
 		if maxSeen < ceiling*8/10 {
 			t.Errorf("attempt %d: waits never near the ceiling %v (max %v): not full jitter", attempt, ceiling, maxSeen)
 		}
+	}
+}
+
+// TestThrottledRetriesLastWhileTheDeadlineAllows: a 429 keeps being retried
+// past MaxAttempts under a deadline (the budget frees up with time), a 5xx
+// does not.
+func TestThrottledRetriesLastWhileTheDeadlineAllows(t *testing.T) {
+	c, err := New(Options{BaseURL: "http://127.0.0.1:1", MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := request{method: "GET", path: "/x"}
+	if _, retry := c.retryDecision(get, &Error{StatusCode: 429}, 10, true); !retry {
+		t.Fatal("429 under a deadline not retried past MaxAttempts")
+	}
+	if _, retry := c.retryDecision(get, &Error{StatusCode: 429}, 10, false); retry {
+		t.Fatal("429 without a deadline retried past MaxAttempts")
+	}
+	if _, retry := c.retryDecision(get, &Error{StatusCode: 503}, 10, true); retry {
+		t.Fatal("503 retried past MaxAttempts")
+	}
+	if _, retry := c.retryDecision(get, &Error{StatusCode: 429}, maxThrottledAttempts, true); retry {
+		t.Fatal("429 retried forever")
 	}
 }

@@ -29,6 +29,23 @@ const maxResponseBytes = 8 << 20
 type Credential struct {
 	APIKey      string
 	AsWorkspace string
+	// Budget names the rate budgets a request with this credential spends
+	// (Instantly workspace ids: the target, and the admin workspace when
+	// acting through x-as-workspace). Empty: not budgeted (e.g. checking a
+	// key before its workspace is known).
+	Budget []string
+}
+
+// Budget is the shared rate budget the client waits on before every
+// attempt (ratelimit.Gate).
+type Budget interface {
+	// Acquire blocks until every bucket admits one request, or fails
+	// (closed) when the budget cannot be checked.
+	Acquire(ctx context.Context, buckets []string) error
+	// Throttled reports that upstream answered 429 anyway.
+	Throttled(buckets []string, retryAfter time.Duration)
+	// Succeeded reports an answer that was not a 429.
+	Succeeded(buckets []string)
 }
 
 // String keeps the key out of any log or error that formats a Credential.
@@ -64,6 +81,9 @@ type Options struct {
 	// will sit out; a longer one ends the call with the *Error (RetryAfter
 	// set) so the caller can reschedule. Default 60s.
 	MaxRetryAfter time.Duration
+	// Budget, when set, is waited on before every attempt of a credential
+	// that names budgets.
+	Budget Budget
 	// Logger for retry decisions (never logs a key). Default slog.Default().
 	Logger *slog.Logger
 }
@@ -181,7 +201,7 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 	}
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, cred, req, body, out)
+		err := c.attempt(ctx, cred, req, body, out)
 		if err == nil {
 			return nil
 		}
@@ -190,7 +210,8 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 			return fmt.Errorf("%w (after: %w)", err, lastErr)
 		}
 		lastErr = err
-		wait, retry := c.retryDecision(req, err, attempt)
+		_, hasDeadline := ctx.Deadline()
+		wait, retry := c.retryDecision(req, err, attempt, hasDeadline)
 		if !retry {
 			return lastErr
 		}
@@ -209,14 +230,40 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 	}
 }
 
+// maxThrottledAttempts bounds 429 retries even under a long deadline.
+const maxThrottledAttempts = 50
+
+// attempt waits for the rate budget, sends once, and tells the budget how
+// upstream answered.
+func (c *Client) attempt(ctx context.Context, cred Credential, req request, body []byte, out any) error {
+	if c.opts.Budget != nil && len(cred.Budget) > 0 {
+		if err := c.opts.Budget.Acquire(ctx, cred.Budget); err != nil {
+			return fmt.Errorf("instantly: rate budget: %w", err)
+		}
+	}
+	err := c.once(ctx, cred, req, body, out)
+	if c.opts.Budget != nil && len(cred.Budget) > 0 {
+		var apiErr *Error
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+			c.opts.Budget.Throttled(cred.Budget, apiErr.RetryAfter)
+		} else if err == nil || errors.As(err, &apiErr) {
+			c.opts.Budget.Succeeded(cred.Budget)
+		}
+	}
+	return err
+}
+
 // retryDecision says whether to retry after attempt failed with err, and how
 // long to wait: Retry-After when the server sent one, else full jitter over
 // an exponentially growing ceiling. The rules are in the package doc.
-func (c *Client) retryDecision(req request, err error, attempt int) (time.Duration, bool) {
-	if attempt >= c.opts.MaxAttempts {
+func (c *Client) retryDecision(req request, err error, attempt int, hasDeadline bool) (time.Duration, bool) {
+	var apiErr *Error
+	// A 429 is retried for as long as the caller's deadline allows: the
+	// budget frees up with time. Everything else stops at MaxAttempts.
+	throttled := errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
+	if attempt >= c.opts.MaxAttempts && !(throttled && hasDeadline && attempt < maxThrottledAttempts) {
 		return 0, false
 	}
-	var apiErr *Error
 	var te *transportError
 	switch {
 	case errors.As(err, &apiErr):

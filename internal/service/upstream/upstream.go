@@ -73,7 +73,7 @@ func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, erro
 func (r *Resolver) Credential(ctx context.Context, ws *store.Workspace) (instantly.Credential, error) {
 	if ws.AdminWorkspace == "" {
 		key, err := r.open(ws)
-		return instantly.Credential{APIKey: key}, err
+		return instantly.Credential{APIKey: key, Budget: []string{ws.InstantlyWorkspaceID}}, err
 	}
 	admin, err := r.raw.Get(ctx, ws.AdminWorkspace)
 	if errors.Is(err, store.ErrNotFound) {
@@ -84,7 +84,9 @@ func (r *Resolver) Credential(ctx context.Context, ws *store.Workspace) (instant
 		return instantly.Credential{}, err
 	}
 	key, err := r.open(admin)
-	return instantly.Credential{APIKey: key, AsWorkspace: ws.InstantlyWorkspaceID}, err
+	// Whose budget x-as-workspace traffic spends is undocumented: spend both.
+	return instantly.Credential{APIKey: key, AsWorkspace: ws.InstantlyWorkspaceID,
+		Budget: []string{ws.InstantlyWorkspaceID, admin.InstantlyWorkspaceID}}, err
 }
 
 func (r *Resolver) open(ws *store.Workspace) (string, error) {
