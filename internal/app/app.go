@@ -23,6 +23,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/config"
+	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
@@ -31,6 +32,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
 	"github.com/agencyplane/agencyplane/internal/service/audit"
 	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
+	"github.com/agencyplane/agencyplane/internal/service/bulk"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
 	"github.com/agencyplane/agencyplane/internal/service/members"
 	"github.com/agencyplane/agencyplane/internal/service/tags"
@@ -125,6 +127,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &agencyv1.TagService_ServiceDesc, Impl: tags.New(resolver, client), Gateway: agencyv1.RegisterTagServiceHandler},
 			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring), Gateway: agencyv1.RegisterApiKeyServiceHandler},
 			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
+			{Desc: &agencyv1.FanoutService_ServiceDesc, Gateway: agencyv1.RegisterFanoutServiceHandler,
+				Impl: bulk.New(scoped, resolver, client, fanout.New(fanout.Options{Concurrency: cfg.FanoutConcurrency, PerWorkspace: cfg.FanoutPerWorkspace}),
+					bulk.Options{DefaultTimeout: cfg.FanoutTimeout})},
 			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens()), Gateway: agencyv1.RegisterTokenServiceHandler},
 			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client), Gateway: agencyv1.RegisterAuditServiceHandler},
 		},

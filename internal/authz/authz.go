@@ -52,6 +52,7 @@ func Rules() map[string]Rule {
 	grp := "/agency.v1.GroupMemberService/"
 	tag := "/agency.v1.TagService/"
 	key := "/agency.v1.ApiKeyService/"
+	fan := "/agency.v1.FanoutService/"
 	return map[string]Rule{
 		ws + "CreateWorkspace":           write(WorkspacesWrite),
 		ws + "GetWorkspace":              read(WorkspacesRead),
@@ -93,6 +94,17 @@ func Rules() map[string]Rule {
 		"/agency.v1.AuditLogService/ListAuditLogs":       read(AuditRead),
 		"/agency.v1.AuditService/ListEvents":             read(AuditRead),
 		"/agency.v1.AuditService/ListInstantlyAuditLogs": read(AuditRead),
+
+		fan + "InviteMemberEverywhere":     write(MembersWrite),
+		fan + "UpdateMemberRoleEverywhere": write(MembersWrite),
+		fan + "RemoveMemberEverywhere":     write(MembersWrite),
+		fan + "InviteSubWorkspacesToGroup": write(GroupMembersWrite),
+		fan + "EnsureTagEverywhere":        write(TagsWrite),
+		fan + "DeleteTagEverywhere":        write(TagsWrite),
+		fan + "CreateApiKeyEverywhere":     write(APIKeysWrite),
+		fan + "AuditApiKeys":               read(APIKeysRead),
+		fan + "ListAccess":                 read(MembersRead),
+		fan + "ListPendingInvitations":     read(MembersRead),
 
 		"/agency.v1.TokenService/CreateToken": write(TokensManage),
 		"/agency.v1.TokenService/GetToken":    read(TokensManage),

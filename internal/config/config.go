@@ -20,24 +20,27 @@ import (
 
 // Config is agencyd's configuration.
 type Config struct {
-	GRPCAddr         string
-	HTTPAddr         string
-	InstantlyURL     string
-	RedisURL         string
-	RedisPrefix      string
-	MasterKeyFile    string
-	LogLevel         string
-	LogFormat        string
-	ShutdownTimeout  time.Duration
-	MaxRequestBytes  int64
-	TLSCert          string
-	TLSKey           string
-	ClientCA         string
-	ClientIdentities string
-	AuditRetention   time.Duration
-	RateRPS          int
-	RateRPM          int
-	RateHeadroom     float64
+	GRPCAddr           string
+	HTTPAddr           string
+	InstantlyURL       string
+	RedisURL           string
+	RedisPrefix        string
+	MasterKeyFile      string
+	LogLevel           string
+	LogFormat          string
+	ShutdownTimeout    time.Duration
+	MaxRequestBytes    int64
+	TLSCert            string
+	TLSKey             string
+	ClientCA           string
+	ClientIdentities   string
+	AuditRetention     time.Duration
+	RateRPS            int
+	RateRPM            int
+	RateHeadroom       float64
+	FanoutConcurrency  int
+	FanoutPerWorkspace int
+	FanoutTimeout      time.Duration
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).
 	ReadinessInterval time.Duration
@@ -75,6 +78,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.IntVar(&c.RateRPS, "instantly-rps", 100, "Instantly's per-workspace limit per second")
 	fs.IntVar(&c.RateRPM, "instantly-rpm", 6000, "Instantly's per-workspace limit per minute")
 	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
+	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", 32, "workspaces one fan-out call works on at once")
+	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", 2, "fan-out items in flight per workspace across all calls of one replica")
+	fs.DurationVar(&c.FanoutTimeout, "fanout-timeout", 5*time.Minute, "deadline of fan-out calls that come without one")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -141,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.RateHeadroom > 0 && c.RateHeadroom <= 1) {
 		errs = append(errs, errors.New("--rate-headroom must be in (0, 1]"))
+	}
+	if c.FanoutConcurrency < 1 || c.FanoutConcurrency > 1024 || c.FanoutPerWorkspace < 1 || c.FanoutTimeout <= 0 {
+		errs = append(errs, errors.New("--fanout-concurrency must be 1-1024, --fanout-per-workspace at least 1, --fanout-timeout positive"))
 	}
 	if c.AuditRetention < time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 1h"))

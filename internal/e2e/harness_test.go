@@ -129,7 +129,13 @@ func startEnvOn(t *testing.T, redisURL string, readinessInterval time.Duration) 
 // startEnvWith is startEnvOn with a last word on the configuration.
 func startEnvWith(t testing.TB, redisURL string, readinessInterval time.Duration, tweak func(*config.Config)) *env {
 	t.Helper()
-	simSrv := sim.New(sim.Config{})
+	return startEnvSim(t, sim.Config{}, redisURL, readinessInterval, tweak)
+}
+
+// startEnvSim is startEnvWith with a configured simulator.
+func startEnvSim(t testing.TB, simCfg sim.Config, redisURL string, readinessInterval time.Duration, tweak func(*config.Config)) *env {
+	t.Helper()
+	simSrv := sim.New(simCfg)
 	hs := httptest.NewServer(simSrv)
 	t.Cleanup(hs.Close)
 

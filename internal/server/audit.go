@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/store"
@@ -26,10 +27,11 @@ type auditor struct {
 	now    func() time.Time
 }
 
-// Outcome is implemented by responses that report per-workspace results
-// (fan-out calls), so the event carries their counts.
-type Outcome interface {
-	AuditOutcome() (workspaces []string, succeeded, failed, alreadyDone int)
+// fanoutResponse is what fan-out responses offer (generated getters), so
+// the event carries their workspaces and counts.
+type fanoutResponse interface {
+	GetResults() []*agencyv1.WorkspaceResult
+	GetSummary() *agencyv1.FanoutSummary
 }
 
 func (a *auditor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -54,12 +56,13 @@ func (a *auditor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	if m, ok := resp.(proto.Message); ok && err == nil && len(e.Workspaces) == 0 {
 		e.Workspaces = targetWorkspaces(m)
 	}
-	if o, ok := resp.(Outcome); ok && err == nil {
-		var ws []string
-		ws, e.Succeeded, e.Failed, e.AlreadyDone = o.AuditOutcome()
-		if len(ws) > 0 {
-			e.Workspaces = ws
+	if f, ok := resp.(fanoutResponse); ok && err == nil {
+		e.Workspaces = e.Workspaces[:0]
+		for _, r := range f.GetResults() {
+			e.Workspaces = append(e.Workspaces, r.GetWorkspace())
 		}
+		sum := f.GetSummary()
+		e.Succeeded, e.Failed, e.AlreadyDone = int(sum.GetSucceeded()), int(sum.GetFailed()+sum.GetNotAttempted()), int(sum.GetAlreadyDone())
 	} else if err == nil {
 		e.Succeeded = 1
 	} else {

@@ -51,7 +51,7 @@ func (s *Service) ListMembers(ctx context.Context, req *agencyv1.ListMembersRequ
 	}
 	out := &agencyv1.ListMembersResponse{NextPageToken: page.Next(len(res.Items), res.NextStartingAfter)}
 	for i := range res.Items {
-		out.Members = append(out.Members, toProto(req.GetParent(), &res.Items[i]))
+		out.Members = append(out.Members, ToProto(req.GetParent(), &res.Items[i]))
 	}
 	return out, nil
 }
@@ -62,7 +62,7 @@ func (s *Service) GetMember(ctx context.Context, req *agencyv1.GetMemberRequest)
 	if err != nil {
 		return nil, err
 	}
-	return toProto(t.Workspace.Name, m), nil
+	return ToProto(t.Workspace.Name, m), nil
 }
 
 // InviteMember implements agencyv1.MemberServiceServer.
@@ -92,7 +92,7 @@ func (s *Service) InviteMember(ctx context.Context, req *agencyv1.InviteMemberRe
 	if err != nil {
 		return nil, err
 	}
-	return toProto(req.GetParent(), m), nil
+	return ToProto(req.GetParent(), m), nil
 }
 
 // UpdateMemberRole implements agencyv1.MemberServiceServer.
@@ -106,13 +106,13 @@ func (s *Service) UpdateMemberRole(ctx context.Context, req *agencyv1.UpdateMemb
 	}
 	role := RoleToUpstream(req.GetRole())
 	if m.Role == role {
-		return toProto(t.Workspace.Name, m), nil
+		return ToProto(t.Workspace.Name, m), nil
 	}
 	updated, err := s.client.UpdateWorkspaceMember(ctx, t.Cred, m.ID, instantly.UpdateWorkspaceMemberRequest{Role: &role})
 	if err != nil {
 		return nil, err
 	}
-	return toProto(t.Workspace.Name, updated), nil
+	return ToProto(t.Workspace.Name, updated), nil
 }
 
 // RemoveMember implements agencyv1.MemberServiceServer.
@@ -128,7 +128,7 @@ func (s *Service) RemoveMember(ctx context.Context, req *agencyv1.RemoveMemberRe
 	if err != nil {
 		return nil, err
 	}
-	return toProto(t.Workspace.Name, removed), nil
+	return ToProto(t.Workspace.Name, removed), nil
 }
 
 func ownerProtected(email, action string) error {
@@ -210,7 +210,8 @@ func RoleFromUpstream(r instantly.MemberRole) agencyv1.MemberRole {
 	return agencyv1.MemberRole_MEMBER_ROLE_UNSPECIFIED
 }
 
-func toProto(parent string, m *instantly.WorkspaceMember) *agencyv1.Member {
+// ToProto renders a member of the workspace parent.
+func ToProto(parent string, m *instantly.WorkspaceMember) *agencyv1.Member {
 	out := &agencyv1.Member{
 		Name:        parent + "/members/" + m.ID,
 		Id:          m.ID,

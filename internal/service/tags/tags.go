@@ -51,7 +51,7 @@ func (s *Service) ListTags(ctx context.Context, req *agencyv1.ListTagsRequest) (
 	}
 	out := &agencyv1.ListTagsResponse{NextPageToken: page.Next(len(res.Items), res.NextStartingAfter)}
 	for i := range res.Items {
-		out.Tags = append(out.Tags, tagToProto(req.GetParent(), &res.Items[i]))
+		out.Tags = append(out.Tags, ToProto(req.GetParent(), &res.Items[i]))
 	}
 	return out, nil
 }
@@ -70,7 +70,7 @@ func (s *Service) GetTag(ctx context.Context, req *agencyv1.GetTagRequest) (*age
 	if err != nil {
 		return nil, upstream.NotFound(err, "tag", req.GetName())
 	}
-	return tagToProto(parent, tag), nil
+	return ToProto(parent, tag), nil
 }
 
 // CreateTag implements agencyv1.TagServiceServer.
@@ -91,7 +91,7 @@ func (s *Service) CreateTag(ctx context.Context, req *agencyv1.CreateTagRequest)
 	if err != nil {
 		return nil, duplicateLabel(err, label)
 	}
-	return tagToProto(req.GetParent(), tag), nil
+	return ToProto(req.GetParent(), tag), nil
 }
 
 // UpdateTag implements agencyv1.TagServiceServer.
@@ -136,7 +136,7 @@ func (s *Service) UpdateTag(ctx context.Context, req *agencyv1.UpdateTagRequest)
 		}
 		return nil, upstream.NotFound(err, "tag", in.GetName())
 	}
-	return tagToProto(parent, tag), nil
+	return ToProto(parent, tag), nil
 }
 
 // DeleteTag implements agencyv1.TagServiceServer.
@@ -153,7 +153,7 @@ func (s *Service) DeleteTag(ctx context.Context, req *agencyv1.DeleteTagRequest)
 	if err != nil {
 		return nil, upstream.NotFound(err, "tag", req.GetName())
 	}
-	return tagToProto(parent, tag), nil
+	return ToProto(parent, tag), nil
 }
 
 // AssignTags implements agencyv1.TagServiceServer.
@@ -329,7 +329,8 @@ func duplicateLabel(err error, label string) error {
 	return err
 }
 
-func tagToProto(parent string, t *instantly.CustomTag) *agencyv1.Tag {
+// ToProto renders a tag of the workspace parent.
+func ToProto(parent string, t *instantly.CustomTag) *agencyv1.Tag {
 	out := &agencyv1.Tag{
 		Name: parent + "/tags/" + t.ID, Id: t.ID, Label: t.Label,
 		CreateTime: upstream.Timestamp(t.TimestampCreated), UpdateTime: upstream.Timestamp(t.TimestampUpdated),
