@@ -6,7 +6,7 @@ BUF       := $(GO) tool -modfile=tools/go.mod buf
 BASELINE  := .ci/buf-baseline.binpb
 FUZZTIME  ?= 5s
 
-.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus clean
+.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench clean
 
 all: build
 
@@ -52,6 +52,10 @@ breaking:
 ## baseline: refresh the buf breaking baseline (deliberately, on release)
 baseline:
 	$(BUF) build -o $(BASELINE)
+
+## bench: the fan-out benchmark (3 replicas on one Redis vs. the simulator's limits, plus baselines)
+bench: ensure-redis
+	$(GO) run ./cmd/agencybench $(BENCHFLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
 fuzz: ensure-redis

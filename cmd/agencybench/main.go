@@ -1,0 +1,107 @@
+// Command agencybench runs the fan-out benchmark (make bench): Redis, the
+// Instantly simulator with many workspaces and scaled-down limits, several
+// agencyd replicas sharing that Redis, and a fan-out workload spread across
+// them; then the same workload as a sequential script and as unbounded
+// parallel calls. It prints one line per way, each ending with
+// "efficiency=<ratio> upstream_429=<count>".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agencyplane/agencyplane/internal/bench"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "agencybench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var cfg bench.Config
+	flag.IntVar(&cfg.Workspaces, "workspaces", 200, "client workspaces in the simulator")
+	flag.IntVar(&cfg.Replicas, "replicas", 3, "agencyd replicas sharing one Redis")
+	flag.IntVar(&cfg.RPS, "rps", 10, "simulator limit per workspace per second (aggregate = rps × workspaces)")
+	flag.IntVar(&cfg.RPM, "rpm", 600, "simulator limit per workspace per minute")
+	flag.Float64Var(&cfg.Headroom, "headroom", 0.8, "share of each budget agencyd may use")
+	flag.IntVar(&cfg.FanOuts, "fanouts", 40, "EnsureTagEverywhere calls, each over every workspace (2 upstream calls per workspace)")
+	flag.IntVar(&cfg.Parallel, "parallel", 9, "fan-out calls in flight at once, spread across replicas")
+	flag.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis to share; empty starts a redis-server on a free port")
+	baselines := flag.Bool("baselines", true, "also run the sequential and unbounded baselines")
+	flag.Parse()
+	cfg.Baselines = *baselines
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.RedisURL == "" {
+		url, stopRedis, err := startRedis(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopRedis()
+		cfg.RedisURL = url
+	}
+	fmt.Printf("workspaces=%d replicas=%d limits=%d/s,%d/min per workspace (aggregate %d/s) headroom=%.2f fanouts=%d\n",
+		cfg.Workspaces, cfg.Replicas, cfg.RPS, cfg.RPM, cfg.RPS*cfg.Workspaces, cfg.Headroom, cfg.FanOuts)
+	reports, err := bench.Run(ctx, cfg)
+	for _, r := range reports {
+		fmt.Println(r)
+	}
+	return err
+}
+
+// startRedis runs a throwaway redis-server on a free loopback port.
+func startRedis(ctx context.Context) (string, func(), error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, errors.New("redis-server not found: install it (apt-get install redis-server) or pass --redis-url")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	dir, err := os.MkdirTemp("", "agencybench-redis")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	opts, _ := redis.ParseURL(url)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c.Ping(ctx).Err() == nil {
+			return url, stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, errors.New("redis-server did not answer within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
