@@ -146,14 +146,11 @@ func (s *Service) store_(ctx context.Context, name string, key *instantly.APIKey
 
 // RevokeApiKey implements agencyv1.ApiKeyServiceServer.
 func (s *Service) RevokeApiKey(ctx context.Context, req *agencyv1.RevokeApiKeyRequest) (*agencyv1.ApiKey, error) {
-	parent, id, err := upstream.ChildName(req.GetName(), "apiKeys")
+	t, id, err := s.resolver.ResolveChild(ctx, req.GetName(), "apiKeys")
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.resolver.Resolve(ctx, parent)
-	if err != nil {
-		return nil, err
-	}
+	parent := t.Workspace.Name
 	if t.Workspace.CredentialKeyID == id {
 		return nil, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_CONFLICT,
 			"this key is the control plane's stored credential for "+parent+"; rotate the credential first")

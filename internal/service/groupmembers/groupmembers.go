@@ -75,14 +75,11 @@ func (s *Service) InviteGroupMember(ctx context.Context, req *agencyv1.InviteGro
 
 // RemoveGroupMember implements agencyv1.GroupMemberServiceServer.
 func (s *Service) RemoveGroupMember(ctx context.Context, req *agencyv1.RemoveGroupMemberRequest) (*agencyv1.GroupMember, error) {
-	parent, id, err := upstream.ChildName(req.GetName(), "groupMembers")
+	t, id, err := s.resolver.ResolveChild(ctx, req.GetName(), "groupMembers")
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.resolver.Resolve(ctx, parent)
-	if err != nil {
-		return nil, err
-	}
+	parent := t.Workspace.Name
 	gm, err := s.client.DeleteWorkspaceGroupMember(ctx, t.Cred, id)
 	if err != nil {
 		return nil, upstream.NotFound(err, "group member", req.GetName())

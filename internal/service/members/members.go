@@ -138,11 +138,7 @@ func ownerProtected(email, action string) error {
 
 // lookup resolves "workspaces/{w}/members/{id or email}" to the member.
 func (s *Service) lookup(ctx context.Context, name string) (*upstream.Target, *instantly.WorkspaceMember, error) {
-	parent, id, err := upstream.ChildName(name, "members")
-	if err != nil {
-		return nil, nil, err
-	}
-	t, err := s.resolver.Resolve(ctx, parent)
+	t, id, err := s.resolver.ResolveChild(ctx, name, "members")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,14 +58,11 @@ func (s *Service) ListTags(ctx context.Context, req *agencyv1.ListTagsRequest) (
 
 // GetTag implements agencyv1.TagServiceServer.
 func (s *Service) GetTag(ctx context.Context, req *agencyv1.GetTagRequest) (*agencyv1.Tag, error) {
-	parent, id, err := upstream.ChildName(req.GetName(), "tags")
+	t, id, err := s.resolver.ResolveChild(ctx, req.GetName(), "tags")
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.resolver.Resolve(ctx, parent)
-	if err != nil {
-		return nil, err
-	}
+	parent := t.Workspace.Name
 	tag, err := s.client.GetCustomTag(ctx, t.Cred, id)
 	if err != nil {
 		return nil, upstream.NotFound(err, "tag", req.GetName())
@@ -141,14 +138,11 @@ func (s *Service) UpdateTag(ctx context.Context, req *agencyv1.UpdateTagRequest)
 
 // DeleteTag implements agencyv1.TagServiceServer.
 func (s *Service) DeleteTag(ctx context.Context, req *agencyv1.DeleteTagRequest) (*agencyv1.Tag, error) {
-	parent, id, err := upstream.ChildName(req.GetName(), "tags")
+	t, id, err := s.resolver.ResolveChild(ctx, req.GetName(), "tags")
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.resolver.Resolve(ctx, parent)
-	if err != nil {
-		return nil, err
-	}
+	parent := t.Workspace.Name
 	tag, err := s.client.DeleteCustomTag(ctx, t.Cred, id)
 	if err != nil {
 		return nil, upstream.NotFound(err, "tag", req.GetName())

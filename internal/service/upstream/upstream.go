@@ -60,6 +60,20 @@ func (r *Resolver) Resolve(ctx context.Context, name string) (*Target, error) {
 	return &Target{Workspace: ws, Cred: cred}, nil
 }
 
+// ResolveChild resolves "workspaces/{w}/{collection}/{id}" to its
+// workspace's target and the child's id.
+func (r *Resolver) ResolveChild(ctx context.Context, name, collection string) (*Target, string, error) {
+	parent, id, err := ChildName(name, collection)
+	if err != nil {
+		return nil, "", err
+	}
+	t, err := r.Resolve(ctx, parent)
+	if err != nil {
+		return nil, "", err
+	}
+	return t, id, nil
+}
+
 // Get loads the named workspace.
 func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, error) {
 	ws, err := r.store.Get(ctx, name)
