@@ -167,6 +167,36 @@ func (s *seedEnv) apiKeys(t *testing.T) {
 	if len(logs.GetAuditLogs()) != 1 || logs.GetAuditLogs()[0].GetActivity() == "" {
 		t.Fatalf("filtered audit: %v", logs.GetAuditLogs())
 	}
+	// The same entries through the cross-workspace view, newest first.
+	var merged agencyv1.ListInstantlyAuditLogsResponse
+	s.must("agency.v1.AuditService/ListInstantlyAuditLogs", &agencyv1.ListInstantlyAuditLogsRequest{Filter: "client=keys"}, &merged)
+	if len(merged.GetEntries()) < 3 || len(merged.GetErrors()) != 0 {
+		t.Fatalf("merged audit: %d entries, errors %v", len(merged.GetEntries()), merged.GetErrors())
+	}
+	for i, e := range merged.GetEntries() {
+		if e.GetWorkspace() != ws && !strings.HasPrefix(e.GetWorkspace(), "workspaces/keys-") {
+			t.Fatalf("entry from %s", e.GetWorkspace())
+		}
+		if i > 0 && e.GetEntry().GetTime().AsTime().After(merged.GetEntries()[i-1].GetEntry().GetTime().AsTime()) {
+			t.Fatal("merged entries are not newest first")
+		}
+	}
+
+	// A key created as the stored credential: its secret stays sealed in
+	// the control plane, and it cannot be revoked through it.
+	var stored agencyv1.CreateApiKeyResponse
+	s.must("agency.v1.ApiKeyService/CreateApiKey", &agencyv1.CreateApiKeyRequest{Parent: ws, DisplayName: "control plane", Scopes: []string{"all:all"}, StoreAsCredential: true}, &stored)
+	if stored.GetSecret() != "" || !stored.GetApiKey().GetIsStoredCredential() {
+		t.Fatalf("stored credential: %v (secret returned: %v)", stored.GetApiKey(), stored.GetSecret() != "")
+	}
+	var w agencyv1.Workspace
+	s.must("agency.v1.WorkspaceService/VerifyWorkspace", &agencyv1.VerifyWorkspaceRequest{Name: ws}, &w)
+	if w.GetState() != agencyv1.Workspace_STATE_ACTIVE {
+		t.Fatalf("verify with the new stored key: %v", &w)
+	}
+	wantCode(t, s.call("agency.v1.ApiKeyService/RevokeApiKey", &agencyv1.RevokeApiKeyRequest{Name: stored.GetApiKey().GetName()}, &revoked), codes.FailedPrecondition)
+	// A stored credential must be able to verify itself.
+	wantField(t, wantCode(t, s.call("agency.v1.ApiKeyService/CreateApiKey", &agencyv1.CreateApiKeyRequest{Parent: ws, DisplayName: "x", Preset: agencyv1.ApiKeyPreset_API_KEY_PRESET_SDR, StoreAsCredential: true}, &stored), codes.InvalidArgument), "store_as_credential")
 }
 
 func (s *seedEnv) groups(t *testing.T) {
