@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/config"
@@ -147,4 +148,29 @@ func checkMTLS(t *testing.T, inv invoker, want codes.Code) {
 	// And the scope: east does not exist for it.
 	err = inv.Invoke(context.Background(), "agency.v1.WorkspaceService/GetWorkspace", &agencyv1.GetWorkspaceRequest{Name: "workspaces/east"}, &agencyv1.Workspace{})
 	wantCode(t, err, codes.NotFound)
+}
+
+// TestGatewayMetadataCannotBeForged: a client cannot claim a certificate
+// identity (or source address) through the metadata the gateway uses.
+func TestGatewayMetadataCannotBeForged(t *testing.T) {
+	dir := t.TempDir()
+	ids := writeFile(t, dir, "ids.json", []byte(`{"svc.reporting": {"role": "admin", "scope": ""}}`))
+	e := startEnvWith(t, "", 0, func(c *config.Config) { c.ClientIdentities = ids })
+	ctx := context.Background()
+	// Over REST, as headers the gateway would forward.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.httpBase+"/v1/workspaces", nil)
+	req.Header.Set("Grpc-Metadata-X-Agency-Client-Cert", "svc.reporting")
+	req.Header.Set("Grpc-Metadata-X-Agency-Gateway", "guess")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged headers over REST: HTTP %d", resp.StatusCode)
+	}
+	// Over gRPC, as metadata.
+	md := metadata.Pairs("x-agency-client-cert", "svc.reporting", "x-agency-gateway", "guess")
+	err = e.conn.Invoke(metadata.NewOutgoingContext(ctx, md), "/agency.v1.WorkspaceService/ListWorkspaces", &agencyv1.ListWorkspacesRequest{}, &agencyv1.ListWorkspacesResponse{})
+	wantCode(t, err, codes.Unauthenticated)
 }
