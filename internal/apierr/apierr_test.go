@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -38,6 +39,9 @@ func TestFromErrorMapping(t *testing.T) {
 		{&instantly.Error{StatusCode: 429}, codes.ResourceExhausted, "RATE_LIMITED"},
 		{&instantly.Error{StatusCode: 503}, codes.Unavailable, "UPSTREAM_UNAVAILABLE"},
 		{errors.New("boom: secret internals"), codes.Internal, "INTERNAL"},
+		// The limiter gave up at the deadline while Redis was down: the
+		// cause that matters is the store, not the clock.
+		{fmt.Errorf("wait: %w (last try: %w)", context.DeadlineExceeded, ratelimit.ErrUnavailable), codes.Unavailable, "STORE_UNAVAILABLE"},
 	}
 	for _, tc := range cases {
 		e := FromError(tc.err)
@@ -54,7 +58,7 @@ func TestFromErrorMapping(t *testing.T) {
 		if info == nil || info.GetReason() != tc.reason || info.GetDomain() != Domain {
 			t.Errorf("%v: ErrorInfo %v, want reason %s", tc.err, info, tc.reason)
 		}
-		if !errors.Is(e, tc.err) && !errors.Is(e, errors.Unwrap(tc.err)) {
+		if !errors.Is(e, tc.err) && !errors.Is(e, errors.Unwrap(tc.err)) && !errors.Is(e, ratelimit.ErrUnavailable) {
 			t.Errorf("%v: cause not kept for logs", tc.err)
 		}
 	}

@@ -28,6 +28,10 @@ func FromError(err error) *Error {
 	}
 	var upstream *instantly.Error
 	switch {
+	case errors.Is(err, ratelimit.ErrUnavailable):
+		// Checked before the context errors it may wrap. Fail closed:
+		// without the shared budget nothing is sent upstream.
+		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "rate-limit store unavailable; nothing was sent to Instantly", err)
 	case errors.Is(err, context.Canceled):
 		return Wrap(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "request canceled", err)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -44,9 +48,6 @@ func FromError(err error) *Error {
 		return Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS, "this Instantly workspace is already registered", err)
 	case errors.Is(err, store.ErrConflict):
 		return Wrap(codes.Aborted, agencyv1.ErrorReason_ERROR_REASON_CONCURRENT_MODIFICATION, "concurrent modification; retry", err)
-	case errors.Is(err, ratelimit.ErrUnavailable):
-		// Fail closed: without the shared budget nothing is sent upstream.
-		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "rate-limit store unavailable; nothing was sent to Instantly", err)
 	case errors.Is(err, store.ErrUnavailable):
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "state store unavailable", err)
 	}

@@ -107,7 +107,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	// Every service sees workspaces through the caller's scope.
 	scoped := authz.Scoped(st.Workspaces())
 	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring)
-	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Vault: keyring, Upstream: client, Resolver: resolver, Logger: logger})
+	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, Logger: logger})
 	srv, err := server.New(server.Options{
 		GRPCAddr:          cfg.GRPCAddr,
 		HTTPAddr:          cfg.HTTPAddr,
@@ -117,6 +117,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		OpenAPI:           agencyplane.OpenAPI,
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		RequestTimeout:    cfg.RequestTimeout,
 		ReadinessInterval: cfg.ReadinessInterval,
 		Registry:          registry,
 		TLS:               server.TLSFiles{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.ClientCA},
@@ -125,7 +126,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &agencyv1.MemberService_ServiceDesc, Impl: members.New(resolver, client), Gateway: agencyv1.RegisterMemberServiceHandler},
 			{Desc: &agencyv1.GroupMemberService_ServiceDesc, Impl: groupmembers.New(resolver, client, scoped), Gateway: agencyv1.RegisterGroupMemberServiceHandler},
 			{Desc: &agencyv1.TagService_ServiceDesc, Impl: tags.New(resolver, client), Gateway: agencyv1.RegisterTagServiceHandler},
-			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring), Gateway: agencyv1.RegisterApiKeyServiceHandler},
+			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring, logger), Gateway: agencyv1.RegisterApiKeyServiceHandler},
 			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
 			{Desc: &agencyv1.FanoutService_ServiceDesc, Gateway: agencyv1.RegisterFanoutServiceHandler,
 				Impl: bulk.New(scoped, resolver, client, fanout.New(fanout.Options{Concurrency: cfg.FanoutConcurrency, PerWorkspace: cfg.FanoutPerWorkspace}),

@@ -41,6 +41,7 @@ type Config struct {
 	FanoutConcurrency  int
 	FanoutPerWorkspace int
 	FanoutTimeout      time.Duration
+	RequestTimeout     time.Duration
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).
 	ReadinessInterval time.Duration
@@ -80,6 +81,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
 	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", 32, "workspaces one fan-out call works on at once")
 	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", 2, "fan-out items in flight per workspace across all calls of one replica")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", time.Minute, "deadline of calls that come without one (REST calls never do); fan-outs use --fanout-timeout")
 	fs.DurationVar(&c.FanoutTimeout, "fanout-timeout", 5*time.Minute, "deadline of fan-out calls that come without one")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
 	if err := fs.Parse(args); err != nil {

@@ -42,6 +42,13 @@ func TestFanoutLastAdminGuard(t *testing.T) {
 			wantOutcomes(t, &resp, map[string]string{name: "FAILED/FailedPrecondition/CONFLICT"})
 			remove("stranger@agency.test")
 			wantOutcomes(t, &resp, map[string]string{name: "SKIPPED"})
+			// A pending admin invitation is not an admin: withdrawing it is
+			// allowed even though boss is the only accepted admin.
+			if _, err := e.sim.InviteMember(id, "pending-admin@agency.test", "admin"); err != nil {
+				t.Fatal(err)
+			}
+			remove("pending-admin@agency.test")
+			wantOutcomes(t, &resp, map[string]string{name: "DELETED"})
 			// A second (accepted) admin lifts the guard.
 			deputy, _ := e.sim.InviteMember(id, "deputy@agency.test", "admin")
 			_ = e.sim.AcceptMember(id, deputy.ID)

@@ -62,6 +62,18 @@ func TestTokenLifecycle(t *testing.T) {
 				_, err := create(w, tok)
 				wantReason(t, wantCode(t, err, codes.PermissionDenied), "PERMISSION_DENIED")
 			}
+			// A scoped admin does not see, nor revoke, wider tokens.
+			wantCode(t, w.Invoke(ctx, "agency.v1.TokenService/GetToken", &agencyv1.GetTokenRequest{Name: "tokens/bootstrap"}, &got), codes.NotFound)
+			wantCode(t, w.Invoke(ctx, "agency.v1.TokenService/RevokeToken", &agencyv1.RevokeTokenRequest{Name: "tokens/bootstrap"}, &got), codes.NotFound)
+			var scopedList agencyv1.ListTokensResponse
+			if err := w.Invoke(ctx, "agency.v1.TokenService/ListTokens", &agencyv1.ListTokensRequest{}, &scopedList); err != nil {
+				t.Fatal(err)
+			}
+			for _, tok := range scopedList.GetTokens() {
+				if !strings.Contains(tok.GetWorkspaceScope(), "team=west") {
+					t.Fatalf("scoped admin lists %s (scope %q)", tok.GetName(), tok.GetWorkspaceScope())
+				}
+			}
 			narrower, err := create(w, &agencyv1.Token{Role: agencyv1.Role_ROLE_SDR, WorkspaceScope: "team=west,tier=gold", ExpireTime: timestamppb.New(time.Now().Add(30 * time.Minute))})
 			if err != nil {
 				t.Fatalf("a narrower token: %v", err)
@@ -153,6 +165,16 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatalf("events %v\nwant %s", methods, want)
 	}
 	assertNoSecrets(t, "audit events", mustJSONString(&events), []string{key, secretResp.GetSecret(), testToken})
+	// A scoped admin sees no event about workspaces outside its scope.
+	var scoped agencyv1.CreateTokenResponse
+	must("agency.v1.TokenService/CreateToken", &agencyv1.CreateTokenRequest{Token: &agencyv1.Token{Role: agencyv1.Role_ROLE_ADMIN, WorkspaceScope: "client=nobody"}}, &scoped)
+	var hidden agencyv1.ListEventsResponse
+	if err := (grpcInvoker{conn: e.conn, token: scoped.GetSecret()}).Invoke(ctx, "agency.v1.AuditService/ListEvents", &agencyv1.ListEventsRequest{}, &hidden); err != nil {
+		t.Fatal(err)
+	}
+	if len(hidden.GetEvents()) != 0 {
+		t.Fatalf("scoped admin sees %d events outside its scope", len(hidden.GetEvents()))
+	}
 	// Paging and filters.
 	var page agencyv1.ListEventsResponse
 	must("agency.v1.AuditService/ListEvents", &agencyv1.ListEventsRequest{PageSize: 1, Method: "/agency.v1.TagService/CreateTag"}, &page)

@@ -173,7 +173,8 @@ func one[T any](ctx context.Context, e *Engine, ws string, fn Func[T]) (res Resu
 	switch {
 	case err != nil && ctx.Err() != nil:
 		res.Outcome = TimedOut
-	case err != nil:
+	case err != nil && outcome != Skipped:
+		// Skipped may carry an explanation; any other error is a failure.
 		res.Outcome = Failed
 	}
 	return res

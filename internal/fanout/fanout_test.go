@@ -35,6 +35,8 @@ func TestEveryWorkspaceGetsItsOwnResult(t *testing.T) {
 			panic("boom")
 		case ws[7]:
 			return "", AlreadyDone, nil
+		case ws[9]:
+			return "", Skipped, errors.New("why it was skipped")
 		}
 		return "ok " + w, Created, nil
 	})
@@ -51,6 +53,8 @@ func TestEveryWorkspaceGetsItsOwnResult(t *testing.T) {
 			want = Failed
 		case 7:
 			want = AlreadyDone
+		case 9:
+			want = Skipped // an explanation does not make it a failure
 		}
 		if r.Outcome != want {
 			t.Fatalf("%s: %v (%v), want %v", r.Workspace, r.Outcome, r.Err, want)

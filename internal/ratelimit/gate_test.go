@@ -124,3 +124,18 @@ func TestGateFailsClosed(t *testing.T) {
 		t.Fatal("hung past the deadline")
 	}
 }
+
+// TestGateGivesUpWithoutDeadline: with the backend down and no deadline
+// (REST calls carry none), Acquire fails closed after MaxUnavailableWait
+// instead of hanging.
+func TestGateGivesUpWithoutDeadline(t *testing.T) {
+	g := ratelimit.NewGate(&countingLimiter{fail: ratelimit.ErrUnavailable}, ratelimit.GateOptions{})
+	start := time.Now()
+	err := g.Acquire(context.Background(), []string{"ws"})
+	if !errors.Is(err, ratelimit.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d < ratelimit.MaxUnavailableWait || d > ratelimit.MaxUnavailableWait+2*time.Second {
+		t.Fatalf("gave up after %v, want about %v", d, ratelimit.MaxUnavailableWait)
+	}
+}

@@ -33,6 +33,10 @@ const (
 //
 // Denied waiters reserve nothing, so many waiters on one bucket all retry at
 // the next slot and one wins; keep per-workspace concurrency small.
+// MaxUnavailableWait bounds how long Wait keeps retrying a backend that
+// answers ErrUnavailable before returning that error.
+const MaxUnavailableWait = 3 * time.Second
+
 func Wait(ctx context.Context, l Limiter, buckets []string) (time.Duration, error) {
 	start := time.Now()
 	err := wait(ctx, l, buckets)
@@ -52,6 +56,7 @@ func wait(ctx context.Context, l Limiter, buckets []string) error {
 		return err
 	}
 	backoff := time.Duration(0)
+	var downSince time.Time
 	for {
 		res, err := l.Allow(ctx, buckets, 1)
 		var delay time.Duration
@@ -63,6 +68,13 @@ func wait(ctx context.Context, l Limiter, buckets []string) error {
 			delay = max(res.RetryAfter, minSleep)
 			delay += rand.N(min(delay/16, maxJitter) + 1)
 		case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
+			// Fail closed, but not forever: a caller without a deadline
+			// gets the error after MaxUnavailableWait instead of hanging.
+			if downSince.IsZero() {
+				downSince = time.Now()
+			} else if time.Since(downSince) >= MaxUnavailableWait {
+				return err
+			}
 			unavailable = err
 			backoff = min(max(2*backoff, unavailableBackoffMin), unavailableBackoffMax)
 			delay = backoff/2 + rand.N(backoff/2+1)

@@ -19,6 +19,7 @@ import (
 	// it; an unresolvable Any turns a clean 4xx into a 500.
 	_ "google.golang.org/genproto/googleapis/rpc/errdetails"
 
+	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/service/masks"
 )
@@ -84,8 +85,13 @@ func sanitizeGatewayError(err error, maxBody int64) error {
 		return err
 	}
 	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.InvalidArgument || len(st.Details()) > 0 {
-		return err
+	if ok && len(st.Details()) > 0 {
+		return err // from our gRPC server, already in its public form
+	}
+	if !ok || st.Code() != codes.InvalidArgument {
+		// The gateway's own failures (e.g. dialling our gRPC port during
+		// shutdown) must not show transport details.
+		return apierr.New(st.Code(), agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, publicMessage(st.Code()))
 	}
 	msg := st.Message()
 	var mbe *http.MaxBytesError
@@ -101,6 +107,23 @@ func sanitizeGatewayError(err error, maxBody int64) error {
 	default:
 		return apierr.Field("body", "is not valid JSON for this request")
 	}
+}
+
+// publicMessage is a plain message for a gateway-side failure.
+func publicMessage(c codes.Code) string {
+	switch c {
+	case codes.NotFound:
+		return "not found"
+	case codes.Unimplemented:
+		return "method not allowed"
+	case codes.Unavailable:
+		return "service unavailable; retry"
+	case codes.Canceled:
+		return "request canceled"
+	case codes.DeadlineExceeded:
+		return "deadline exceeded"
+	}
+	return "internal error"
 }
 
 // protoFieldName turns a JSON name (displayName) into the proto field name

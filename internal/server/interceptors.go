@@ -95,12 +95,16 @@ type interceptors struct {
 	validator     protovalidate.Validator
 	metrics       *grpcprom.ServerMetrics
 	gatewaySecret string
+	// requestTimeout bounds calls that come without a deadline (REST calls
+	// never carry one), except fan-outs, which have their own.
+	requestTimeout time.Duration
 }
 
 func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(ic.recovered)),
 		ic.unaryLog,
+		ic.unaryDeadline,
 		ic.metrics.UnaryServerInterceptor(),
 		ic.unaryAuth,
 		ic.audit.unary,
@@ -121,6 +125,15 @@ func (ic *interceptors) stream() []grpc.StreamServerInterceptor {
 func (ic *interceptors) recovered(ctx context.Context, p any) error {
 	ic.logger.ErrorContext(ctx, "panic in handler", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
 	return apierr.New(codes.Internal, agencyv1.ErrorReason_ERROR_REASON_INTERNAL, "internal error")
+}
+
+func (ic *interceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if _, ok := ctx.Deadline(); !ok && ic.requestTimeout > 0 && !strings.HasPrefix(info.FullMethod, "/agency.v1.FanoutService/") {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ic.requestTimeout)
+		defer cancel()
+	}
+	return handler(ctx, req)
 }
 
 func (ic *interceptors) unaryLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -58,6 +58,9 @@ type Options struct {
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
+	// RequestTimeout is the deadline of calls that come without one
+	// (fan-outs excepted). Default 60s.
+	RequestTimeout time.Duration
 	// ReadinessInterval is how often the store is probed for gRPC health.
 	// Default 5s.
 	ReadinessInterval time.Duration
@@ -93,6 +96,9 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 15 * time.Second
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 60 * time.Second
+	}
 	if opts.ReadinessInterval <= 0 {
 		opts.ReadinessInterval = 5 * time.Second
 	}
@@ -113,7 +119,7 @@ func New(opts Options) (*Server, error) {
 	ic := &interceptors{
 		logger: opts.Logger, authn: opts.Auth, authz: opts.Authz, validator: validator, metrics: metrics,
 		audit:         &auditor{store: opts.Store.Audit(), authz: opts.Authz, logger: opts.Logger, now: time.Now},
-		gatewaySecret: secret,
+		gatewaySecret: secret, requestTimeout: opts.RequestTimeout,
 	}
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.unary()...),

@@ -6,6 +6,7 @@ package apikeys
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -32,12 +33,13 @@ type Service struct {
 	client   *instantly.Client
 	store    store.Workspaces
 	vault    Sealer
+	logger   *slog.Logger
 	now      func() time.Time
 }
 
 // New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client, ws store.Workspaces, v Sealer) *Service {
-	return &Service{resolver: r, client: c, store: ws, vault: v, now: time.Now}
+func New(r *upstream.Resolver, c *instantly.Client, ws store.Workspaces, v Sealer, logger *slog.Logger) *Service {
+	return &Service{resolver: r, client: c, store: ws, vault: v, logger: logger, now: time.Now}
 }
 
 const defaultPageSize = 50
@@ -119,8 +121,10 @@ func (s *Service) CreateApiKey(ctx context.Context, req *agencyv1.CreateApiKeyRe
 	if !req.GetStoreAsCredential() {
 		return out, nil
 	}
-	if err := s.store_(ctx, t.Workspace.Name, key); err != nil {
+	if err := s.storeCredential(ctx, t.Workspace.Name, key); err != nil {
 		// The key exists upstream; hand its secret back rather than lose it.
+		s.logger.WarnContext(ctx, "new API key created but not stored as the credential; its secret was returned",
+			"workspace", t.Workspace.Name, "api_key_id", key.ID, "error", err.Error())
 		return out, nil
 	}
 	out.Secret = ""
@@ -128,8 +132,8 @@ func (s *Service) CreateApiKey(ctx context.Context, req *agencyv1.CreateApiKeyRe
 	return out, nil
 }
 
-// store_ seals the new key as the workspace's credential.
-func (s *Service) store_(ctx context.Context, name string, key *instantly.APIKey) error {
+// storeCredential seals the new key as the workspace's credential.
+func (s *Service) storeCredential(ctx context.Context, name string, key *instantly.APIKey) error {
 	sealed, err := s.vault.Seal([]byte(key.Key), []byte(name))
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
@@ -60,10 +61,12 @@ func (s *Service) ListEvents(ctx context.Context, req *agencyv1.ListEventsReques
 		}
 		q.Before = tok.After
 	}
+	seeAll, visible := s.eventScope(ctx)
 	q.Match = func(e *store.AuditEvent) bool {
 		return (req.GetPrincipal() == "" || e.Principal == req.GetPrincipal()) &&
 			(req.GetMethod() == "" || e.Method == req.GetMethod()) &&
-			(req.GetWorkspace() == "" || slices.Contains(e.Workspaces, req.GetWorkspace()))
+			(req.GetWorkspace() == "" || slices.Contains(e.Workspaces, req.GetWorkspace())) &&
+			(seeAll || (len(e.Workspaces) > 0 && allVisible(e.Workspaces, visible)))
 	}
 	events, err := s.audit.List(ctx, q)
 	if err != nil {
@@ -82,6 +85,35 @@ func (s *Service) ListEvents(ctx context.Context, req *agencyv1.ListEventsReques
 		})
 	}
 	return out, nil
+}
+
+// eventScope says whether the caller sees every event, and otherwise which
+// workspaces it may see: a scoped caller sees only events about workspaces
+// in its scope (events naming none are agency-wide: unscoped callers only).
+func (s *Service) eventScope(ctx context.Context) (bool, func(string) bool) {
+	p, ok := auth.FromContext(ctx)
+	if ok && p.Scope.Empty() {
+		return true, nil
+	}
+	cache := map[string]bool{}
+	return false, func(ws string) bool {
+		v, ok := cache[ws]
+		if !ok {
+			_, err := s.workspaces.Get(ctx, ws)
+			v = err == nil
+			cache[ws] = v
+		}
+		return v
+	}
+}
+
+func allVisible(wss []string, visible func(string) bool) bool {
+	for _, w := range wss {
+		if !visible(w) {
+			return false
+		}
+	}
+	return true
 }
 
 // maxWorkspaces bounds one cross-workspace read.

@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -33,6 +35,19 @@ type Service struct {
 	client   *instantly.Client
 	engine   *fanout.Engine
 	opts     Options
+	// memberLocks serialize the read-guard-write of member changes per
+	// workspace in this replica, so two concurrent removals cannot both
+	// pass the last-admin guard.
+	memberLocks [64]sync.Mutex
+}
+
+// lockMembers locks workspace's member changes; call the returned func to unlock.
+func (s *Service) lockMembers(workspace string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(workspace))
+	m := &s.memberLocks[h.Sum32()%uint32(len(s.memberLocks))]
+	m.Lock()
+	return m.Unlock
 }
 
 // Options tunes the service.

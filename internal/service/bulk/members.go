@@ -52,6 +52,7 @@ func (s *Service) InviteMemberEverywhere(ctx context.Context, req *agencyv1.Invi
 func (s *Service) UpdateMemberRoleEverywhere(ctx context.Context, req *agencyv1.UpdateMemberRoleEverywhereRequest) (*agencyv1.FanoutResponse, error) {
 	role := members.RoleToUpstream(req.GetRole())
 	return s.run(ctx, req.GetSelector(), req.GetDryRun(), func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+		defer s.lockMembers(t.name)()
 		all, m, err := s.membersAnd(ctx, cred, req.GetEmail())
 		switch {
 		case err != nil:
@@ -62,7 +63,7 @@ func (s *Service) UpdateMemberRoleEverywhere(ctx context.Context, req *agencyv1.
 			return memberResult(t, m), fanout.AlreadyDone, nil
 		case m.Role == instantly.RoleOwner:
 			return memberResult(t, m), fanout.Failed, precondition("%s owns %s; use TransferOwnership", m.Email, t.name)
-		case m.Role == instantly.RoleAdmin && lastAdmin(all, m):
+		case m.Role == instantly.RoleAdmin && m.Accepted && lastAdmin(all, m):
 			return memberResult(t, m), fanout.Failed, precondition("%s is the last admin of %s", m.Email, t.name)
 		case req.GetDryRun():
 			return memberResult(t, m), fanout.Updated, nil
@@ -78,6 +79,7 @@ func (s *Service) UpdateMemberRoleEverywhere(ctx context.Context, req *agencyv1.
 // RemoveMemberEverywhere implements agencyv1.FanoutServiceServer.
 func (s *Service) RemoveMemberEverywhere(ctx context.Context, req *agencyv1.RemoveMemberEverywhereRequest) (*agencyv1.FanoutResponse, error) {
 	return s.run(ctx, req.GetSelector(), req.GetDryRun(), func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+		defer s.lockMembers(t.name)()
 		all, m, err := s.membersAnd(ctx, cred, req.GetEmail())
 		switch {
 		case err != nil:
@@ -86,7 +88,7 @@ func (s *Service) RemoveMemberEverywhere(ctx context.Context, req *agencyv1.Remo
 			return nil, fanout.Skipped, nil
 		case m.Role == instantly.RoleOwner:
 			return memberResult(t, m), fanout.Failed, precondition("%s owns %s and cannot be removed", m.Email, t.name)
-		case m.Role == instantly.RoleAdmin && lastAdmin(all, m):
+		case m.Role == instantly.RoleAdmin && m.Accepted && lastAdmin(all, m):
 			return memberResult(t, m), fanout.Failed, precondition("%s is the last admin of %s", m.Email, t.name)
 		case req.GetDryRun():
 			return memberResult(t, m), fanout.Deleted, nil

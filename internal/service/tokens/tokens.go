@@ -75,6 +75,26 @@ func (s *Service) CreateToken(ctx context.Context, req *agencyv1.CreateTokenRequ
 	return &agencyv1.CreateTokenResponse{Token: ToProto(t), Secret: secret}, nil
 }
 
+// visible reports whether the caller may see (and revoke) t: a scoped caller
+// sees only tokens whose scope is at least as narrow as its own, never the
+// agency-wide ones.
+func visible(caller *auth.Principal, t *store.Token) bool {
+	scope, err := labels.Parse(t.Scope)
+	if err != nil {
+		return false
+	}
+	have := map[string]bool{}
+	for _, r := range scope.Requirements() {
+		have[r.String()] = true
+	}
+	for _, r := range caller.Scope.Requirements() {
+		if !have[r.String()] {
+			return false
+		}
+	}
+	return true
+}
+
 // notMorePowerful refuses a token that could do what its creator cannot: a
 // higher role, a wider workspace scope, or a longer life.
 func notMorePowerful(caller *auth.Principal, role string, scope labels.Selector, expire time.Time) error {
@@ -123,6 +143,10 @@ func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensReques
 		}
 		after = tok.After
 	}
+	caller, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("tokens: no principal")
+	}
 	now := s.now()
 	out := &agencyv1.ListTokensResponse{}
 	for {
@@ -132,7 +156,7 @@ func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensReques
 		}
 		for _, t := range batch {
 			after = t.ID
-			if req.GetShowInactive() || t.Active(now) {
+			if (req.GetShowInactive() || t.Active(now)) && visible(caller, t) {
 				out.Tokens = append(out.Tokens, ToProto(t))
 			}
 		}
@@ -149,6 +173,9 @@ func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensReques
 
 // RevokeToken implements agencyv1.TokenServiceServer.
 func (s *Service) RevokeToken(ctx context.Context, req *agencyv1.RevokeTokenRequest) (*agencyv1.Token, error) {
+	if _, err := s.get(ctx, req.GetName()); err != nil {
+		return nil, err // also hides tokens the caller may not see
+	}
 	id := req.GetName()[len("tokens/"):]
 	now := s.now().UTC()
 	t, err := s.store.Update(ctx, id, func(t *store.Token) error {
@@ -167,8 +194,12 @@ func (s *Service) RevokeToken(ctx context.Context, req *agencyv1.RevokeTokenRequ
 }
 
 func (s *Service) get(ctx context.Context, name string) (*store.Token, error) {
+	caller, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("tokens: no principal")
+	}
 	t, err := s.store.Get(ctx, name[len("tokens/"):])
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !visible(caller, t)) {
 		return nil, apierr.NotFound("token", name)
 	}
 	return t, err

@@ -41,7 +41,10 @@ type Deps struct {
 	Vault    Sealer
 	Upstream *instantly.Client
 	Resolver *upstream.Resolver
-	Logger   *slog.Logger
+	// Raw is the unscoped registry, to tell "not registered" from
+	// "registered outside the caller's scope" during discovery.
+	Raw    store.Workspaces
+	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -426,10 +429,13 @@ func (s *Service) DiscoverSubWorkspaces(ctx context.Context, req *agencyv1.Disco
 		if gm.SubWorkspaceName != nil {
 			d.InstantlyWorkspaceName = *gm.SubWorkspaceName
 		}
-		reg, err := s.d.Store.GetByInstantlyID(ctx, gm.SubWorkspaceID)
+		reg, err := s.d.Raw.GetByInstantlyID(ctx, gm.SubWorkspaceID)
 		switch {
 		case err == nil:
-			d.RegisteredWorkspace = reg.Name
+			// Registered; named only when the caller may see it.
+			if _, serr := s.d.Store.Get(ctx, reg.Name); serr == nil {
+				d.RegisteredWorkspace = reg.Name
+			}
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
 		case req.GetRegister() && gm.Status == instantly.GroupMemberAccepted:
