@@ -80,14 +80,17 @@ func (s *Service) CreateToken(ctx context.Context, req *agencyv1.CreateTokenRequ
 // agency-wide ones.
 func visible(caller *auth.Principal, t *store.Token) bool {
 	scope, err := labels.Parse(t.Scope)
-	if err != nil {
-		return false
-	}
+	return err == nil && narrowerOrEqual(scope, caller.Scope)
+}
+
+// narrowerOrEqual reports whether inner holds every requirement of outer,
+// so it selects no workspace that outer does not (selectors are ANDs).
+func narrowerOrEqual(inner, outer labels.Selector) bool {
 	have := map[string]bool{}
-	for _, r := range scope.Requirements() {
+	for _, r := range inner.Requirements() {
 		have[r.String()] = true
 	}
-	for _, r := range caller.Scope.Requirements() {
+	for _, r := range outer.Requirements() {
 		if !have[r.String()] {
 			return false
 		}
@@ -104,14 +107,8 @@ func notMorePowerful(caller *auth.Principal, role string, scope labels.Selector,
 	if auth.RoleRank(role) > auth.RoleRank(caller.Role) {
 		return deny("a token cannot create a token with a higher role than its own")
 	}
-	have := map[string]bool{}
-	for _, r := range scope.Requirements() {
-		have[r.String()] = true
-	}
-	for _, r := range caller.Scope.Requirements() {
-		if !have[r.String()] {
-			return deny(fmt.Sprintf("the new token's workspace_scope must include your own scope's requirement %q", r.String()))
-		}
+	if !narrowerOrEqual(scope, caller.Scope) {
+		return deny(fmt.Sprintf("the new token's workspace_scope must include every requirement of your own scope (%s)", caller.Scope.String()))
 	}
 	if !caller.ExpireTime.IsZero() && (expire.IsZero() || expire.After(caller.ExpireTime)) {
 		return deny("the new token must expire no later than your own token")
