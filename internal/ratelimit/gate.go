@@ -14,14 +14,16 @@ import (
 //     workspace queue in-process, so only one of them polls the shared
 //     limiter at a time (no herd of Redis round trips per workspace);
 //   - adaptive slowdown: when upstream answers 429 anyway (another tool spent
-//     the budget), that bucket set pauses for the Retry-After, or for a
-//     doubling backoff, before asking the limiter again; successes decay it.
+//     the budget), each bucket of the set pauses for the Retry-After, or for
+//     a doubling backoff, before asking the limiter again; successes decay
+//     it, and a request waits out the longest pause among its buckets.
 type Gate struct {
 	limiter Limiter
 	opts    GateOptions
 
-	mu      sync.Mutex
-	entries map[string]*gateEntry
+	mu        sync.Mutex
+	entries   map[string]*gateEntry
+	penalties map[string]*penalty
 }
 
 // GateOptions tunes a Gate; zero values take the defaults.
@@ -36,9 +38,14 @@ type GateOptions struct {
 }
 
 type gateEntry struct {
-	turn    chan struct{} // capacity 1: the bucket set's local queue
-	mu      sync.Mutex
-	until   time.Time // paused until, after an upstream 429
+	turn chan struct{} // capacity 1: the bucket set's local queue
+}
+
+// penalty is one bucket's adaptive slowdown after upstream 429s. It is kept
+// per bucket, not per set, so a 429 caused by an admin workspace's budget
+// also slows direct calls on that admin workspace.
+type penalty struct {
+	until   time.Time
 	strikes int
 }
 
@@ -53,7 +60,7 @@ func NewGate(l Limiter, opts GateOptions) *Gate {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Gate{limiter: l, opts: opts, entries: map[string]*gateEntry{}}
+	return &Gate{limiter: l, opts: opts, entries: map[string]*gateEntry{}, penalties: map[string]*penalty{}}
 }
 
 func (g *Gate) entry(buckets []string) *gateEntry {
@@ -78,10 +85,7 @@ func (g *Gate) Acquire(ctx context.Context, buckets []string) error {
 		return context.Cause(ctx)
 	}
 	defer func() { <-e.turn }()
-	e.mu.Lock()
-	pause := e.until.Sub(g.opts.Now())
-	e.mu.Unlock()
-	if pause > 0 {
+	if pause := g.pause(buckets); pause > 0 {
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:
@@ -94,27 +98,54 @@ func (g *Gate) Acquire(ctx context.Context, buckets []string) error {
 	return err
 }
 
+// pause is how long the most penalized bucket of the set still waits.
+func (g *Gate) pause(buckets []string) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.opts.Now()
+	var longest time.Duration
+	for _, b := range buckets {
+		if p, ok := g.penalties[b]; ok {
+			longest = max(longest, p.until.Sub(now))
+		}
+	}
+	return longest
+}
+
 // Throttled records an upstream 429 for buckets.
 func (g *Gate) Throttled(buckets []string, retryAfter time.Duration) {
-	e := g.entry(buckets)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	pause := retryAfter
-	if pause <= 0 {
-		pause = min(g.opts.BasePenalty<<min(e.strikes, 16), g.opts.MaxPenalty)
-	}
-	e.strikes++
-	if until := g.opts.Now().Add(pause); until.After(e.until) {
-		e.until = until
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range buckets {
+		p, ok := g.penalties[b]
+		if !ok {
+			p = &penalty{}
+			g.penalties[b] = p
+		}
+		d := retryAfter
+		if d <= 0 {
+			d = min(g.opts.BasePenalty<<min(p.strikes, 16), g.opts.MaxPenalty)
+		}
+		p.strikes++
+		if until := g.opts.Now().Add(d); until.After(p.until) {
+			p.until = until
+		}
 	}
 }
 
-// Succeeded records an upstream answer that was not a 429.
+// Succeeded records an upstream answer that was not a 429; a penalty that
+// has fully decayed is forgotten.
 func (g *Gate) Succeeded(buckets []string) {
-	e := g.entry(buckets)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.strikes > 0 {
-		e.strikes--
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range buckets {
+		if p, ok := g.penalties[b]; ok {
+			if p.strikes > 0 {
+				p.strikes--
+			}
+			if p.strikes == 0 && !p.until.After(g.opts.Now()) {
+				delete(g.penalties, b)
+			}
+		}
 	}
 }

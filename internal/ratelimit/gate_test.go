@@ -140,3 +140,18 @@ func TestGateGivesUpWithoutDeadline(t *testing.T) {
 		t.Fatalf("gave up after %v, want about %v", d, ratelimit.MaxUnavailableWait)
 	}
 }
+
+// TestGatePenaltyIsPerBucket: a 429 on a sub workspace acting through its
+// admin ([sub, admin]) also pauses direct calls on the admin workspace.
+func TestGatePenaltyIsPerBucket(t *testing.T) {
+	ml, _ := memlimit.New(limits(1000), memlimit.Options{})
+	g := ratelimit.NewGate(ml, ratelimit.GateOptions{})
+	g.Throttled([]string{"admin", "sub"}, 300*time.Millisecond)
+	start := time.Now()
+	if err := g.Acquire(context.Background(), []string{"admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 280*time.Millisecond {
+		t.Fatalf("admin not paused by a 429 on [admin, sub]: %v", d)
+	}
+}
