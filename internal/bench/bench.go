@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -30,6 +29,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/app"
 	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
@@ -318,9 +318,11 @@ func (w *world) unbounded(ctx context.Context) Report {
 // ideal is the largest over workspaces.
 func (w *world) report(name string, measured time.Duration, failed int64) Report {
 	r := Report{Name: name, Ops: int64(w.cfg.Workspaces * w.cfg.FanOuts), Measured: measured, Failed: failed}
-	perSec := math.Floor(float64(w.cfg.RPS)*w.cfg.Headroom + 1e-9)
-	perMin := math.Floor(float64(w.cfg.RPM)*w.cfg.Headroom + 1e-9)
-	interval := max(time.Duration(float64(time.Second)/perSec), time.Duration(float64(time.Minute)/perMin))
+	// The limiter's own emission intervals: what agencyd spends, exactly.
+	limits := ratelimit.Scaled(w.cfg.RPS, w.cfg.RPM, w.cfg.Headroom)
+	perSec, _ := limits.PerSecond.GCRA()
+	perMin, _ := limits.PerMinute.GCRA()
+	interval := max(perSec, perMin)
 	for _, s := range w.sim.Stats() {
 		r.Calls += s.Requests
 		r.Upstream429 += s.RateLimited

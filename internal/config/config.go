@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -166,11 +165,7 @@ func (c *Config) Validate() error {
 // Instantly's windows scaled by the headroom, burst 1 (never above the
 // limit in any sliding window; see internal/ratelimit).
 func (c *Config) RateLimits() ratelimit.Limits {
-	scale := func(n int) int { return max(1, int(math.Floor(float64(n)*c.RateHeadroom+1e-9))) }
-	return ratelimit.Limits{
-		PerSecond: ratelimit.Limit{Rate: scale(c.RateRPS), Period: time.Second, Burst: 1},
-		PerMinute: ratelimit.Limit{Rate: scale(c.RateRPM), Period: time.Minute, Burst: 1},
-	}
+	return ratelimit.Scaled(c.RateRPS, c.RateRPM, c.RateHeadroom)
 }
 
 // SlogLevel is LogLevel as a slog.Level.

@@ -120,14 +120,19 @@ func InstantlyLimits(headroom float64) Limits {
 	if !(headroom > 0) {
 		headroom = DefaultHeadroom
 	}
-	headroom = min(headroom, 1)
+	return Scaled(InstantlyPerSecond, InstantlyPerMinute, min(headroom, 1))
+}
+
+// Scaled returns per-second and per-minute limits of perSecond and
+// perMinute scaled by headroom (at least 1 each), burst 1 in both windows.
+func Scaled(perSecond, perMinute int, headroom float64) Limits {
 	scale := func(n int) int {
 		// The epsilon keeps 0.29×100 at 29 rather than 28.999….
 		return max(1, int(math.Floor(float64(n)*headroom+1e-9)))
 	}
 	return Limits{
-		PerSecond: Limit{Rate: scale(InstantlyPerSecond), Period: time.Second, Burst: 1},
-		PerMinute: Limit{Rate: scale(InstantlyPerMinute), Period: time.Minute, Burst: 1},
+		PerSecond: Limit{Rate: scale(perSecond), Period: time.Second, Burst: 1},
+		PerMinute: Limit{Rate: scale(perMinute), Period: time.Minute, Burst: 1},
 	}
 }
 
