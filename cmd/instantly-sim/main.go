@@ -4,6 +4,10 @@
 // Every flag can also be set with an environment variable INSTANTLY_SIM_<FLAG> (for example
 // INSTANTLY_SIM_FAULT_RATE=0.05); a flag given on the command line wins.
 //
+// --fault-rate fails requests before they do anything; --fault-after-rate applies a share of
+// the successful writes and then answers 5xx or drops the connection, so the client cannot
+// tell whether its write happened. Both are reproducible with --seed.
+//
 // With --workspaces N it creates N demo workspaces at start, each with a few campaigns and
 // email accounts to tag, and prints one "id name key" line per workspace on stdout; logs go to
 // stderr as JSON. The simulator's admin API (/_sim/, see internal/sim) seeds anything else:
@@ -49,6 +53,7 @@ type options struct {
 	rps, rpm   int
 	latency    time.Duration
 	faultRate  float64
+	faultAfter float64
 	seed       int64
 	workspaces int
 	logLevel   slog.Level
@@ -65,8 +70,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.IntVar(&o.rps, "rps", sim.DefaultRPS, "admitted requests per workspace in any sliding second")
 	fs.IntVar(&o.rpm, "rpm", sim.DefaultRPM, "admitted requests per workspace in any sliding minute")
 	fs.DurationVar(&o.latency, "latency", 0, "added before handling each API request, e.g. 20ms")
-	fs.Float64Var(&o.faultRate, "fault-rate", 0, "share of API requests answered with a random 500/502/503 (0..1)")
-	fs.Int64Var(&o.seed, "seed", 0, "seed of the fault RNG")
+	fs.Float64Var(&o.faultRate, "fault-rate", 0, "share of API requests answered with a random 500/502/503 before anything is done (0..1)")
+	fs.Float64Var(&o.faultAfter, "fault-after-rate", 0, "share of successful API writes (POST/PATCH/DELETE) that are applied, then answered\n"+
+		"a random 500/502/503/504 or dropped without an answer, half each: an ambiguous failure (0..1)")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the fault RNGs, for reproducible runs")
 	fs.IntVar(&o.workspaces, "workspaces", 0, "demo workspaces to create at start, printed as \"id name key\" lines")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "debug logs every request")
 	fs.Usage = func() {
@@ -113,8 +120,10 @@ func (o options) validate() error {
 		return errors.New("--rps and --rpm must not be negative (0 means Instantly's default)")
 	case o.latency < 0:
 		return errors.New("--latency must not be negative")
-	case o.faultRate < 0 || o.faultRate > 1:
+	case !(o.faultRate >= 0 && o.faultRate <= 1): // also refuses NaN
 		return errors.New("--fault-rate must be between 0 and 1")
+	case !(o.faultAfter >= 0 && o.faultAfter <= 1):
+		return errors.New("--fault-after-rate must be between 0 and 1")
 	case o.workspaces < 0:
 		return errors.New("--workspaces must not be negative")
 	}
@@ -128,7 +137,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	s := sim.New(sim.Config{
-		RPS: o.rps, RPM: o.rpm, Latency: o.latency, FaultRate: o.faultRate, Seed: o.seed, Logger: logger,
+		RPS: o.rps, RPM: o.rpm, Latency: o.latency, FaultRate: o.faultRate, FaultAfterRate: o.faultAfter,
+		Seed: o.seed, Logger: logger,
 	})
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -148,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "rps", o.rps, "rpm", o.rpm,
-		"latency", o.latency, "fault_rate", o.faultRate, "seed", o.seed)
+		"latency", o.latency, "fault_rate", o.faultRate, "fault_after_rate", o.faultAfter, "seed", o.seed)
 	return serve(ctx, srv, ln, logger)
 }
 

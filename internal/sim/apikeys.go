@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/sha256"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -82,14 +83,18 @@ func (s *Server) createAPIKey(workspaceID, name string, scopes []string) (APIKey
 	if ws == nil {
 		return APIKey{}, errNotFound()
 	}
-	return s.addAPIKey(ws, name, scopes, s.now(), nil), nil
+	k, _ := s.addAPIKey(ws, name, scopes, s.now(), nil)
+	return k, nil
 }
 
 // addAPIKey stores a new key; with audit (the key and request that create it through the API)
-// it also appends the "API key created" audit-log entry, in the same critical section.
-func (s *Server) addAPIKey(ws *workspace, name string, scopes []string, now time.Time, audit *call) APIKey {
+// it also appends the "API key created" audit-log entry, in the same critical section. It
+// reports whether a live key of the workspace already had that name: Instantly allows it and
+// so does the simulator, but it is usually a retried create.
+func (s *Server) addAPIKey(ws *workspace, name string, scopes []string, now time.Time, audit *call) (APIKey, bool) {
 	s.mu.Lock()
 	ws.mu.Lock()
+	dup := slices.ContainsFunc(ws.keys, func(k *apiKey) bool { return k.Name == name })
 	key, secret := newAPIKey(ws, s.newID(), name, scopes, now)
 	ws.keys = append(ws.keys, key)
 	s.keys[key.hash] = key
@@ -100,7 +105,7 @@ func (s *Server) addAPIKey(ws *workspace, name string, scopes []string, now time
 	s.mu.Unlock()
 
 	s.log.Info("api key created", "workspace_id", ws.id, "api_key_id", key.ID, "scopes", scopes)
-	return key.public(secret)
+	return key.public(secret), dup
 }
 
 // RevokeAPIKey deletes a key; requests using it are answered 401 from then on.
@@ -156,10 +161,15 @@ func (s *Server) listAPIKeys(c *call) (any, error) {
 	return out, nil
 }
 
-// POST /api/v2/api-keys answers the key with its secret, the only time it is shown.
+// POST /api/v2/api-keys answers the key with its secret, the only time it is shown. A name a
+// live key already has makes a second key with that name, and counts as a duplicate create.
 func (s *Server) postAPIKey(c *call) (any, error) {
 	body := c.body.(map[string]any) // name and scopes, validated against the spec
-	return s.addAPIKey(c.ws, body["name"].(string), optStrings(body, "scopes"), c.now, c), nil
+	k, dup := s.addAPIKey(c.ws, body["name"].(string), optStrings(body, "scopes"), c.now, c)
+	if dup {
+		c.countDuplicate()
+	}
+	return k, nil
 }
 
 // DELETE /api/v2/api-keys/{id} answers the deleted key, masked. A key may delete itself: the

@@ -5,7 +5,16 @@
 //
 //	latency → route (404) → API key (401) → x-as-workspace (403) → fault injection (5xx) →
 //	per-workspace rate limit (429) → key scope (403) → JSON body, then query string
-//	(400/413/415) → handler (400/404/409)
+//	(400/413/415) → handler (400/404/409) → ambiguous fault (5xx or dropped connection)
+//
+// Faults come in two kinds, each drawn from its own RNG seeded by Config.Seed, so a sequential
+// run is reproducible. Config.FaultRate fails a share of all API requests before anything
+// happens (500/502/503, nothing applied). Config.FaultAfterRate hits a share of the writes
+// (POST/PATCH/DELETE) that succeeded: the write is applied exactly as on success, then the
+// answer is lost, half the time replaced by a random 500/502/503/504 (the same body as a fault
+// before), otherwise by closing the connection without a byte of answer, which an HTTP client
+// sees as an error (EOF), as when an upstream times out after committing. The admin API is
+// never faulted.
 //
 // Request bodies and query strings are validated against Instantly's own OpenAPI document
 // (embedded from spec/), with Fastify/AJV-style messages such as
@@ -70,7 +79,8 @@
 //     minus excluded_resource_ids (resource_ids are then ignored). Assigning twice keeps one
 //     mapping. Answers {"success": true}.
 //   - API keys: lists and deletions show the key masked (first and last 4 characters); only the
-//     creation answer has the secret. A key may delete itself. Creating and deleting a key
+//     creation answer has the secret. A key may delete itself. Names need not be unique: a
+//     POST with the name of a live key makes a second key, as in Instantly. Creating and deleting a key
 //     through the API appends an audit-log entry (activity_type 37 / 38, from_api true,
 //     api_key_id = the calling key, audit_metadata naming the key acted on); keys made or
 //     revoked through the Go or admin API are not audited.
@@ -97,6 +107,14 @@
 //	POST   /_sim/workspaces/{id}/audit-logs {activity_type, …}  AddAuditLog → AuditLog (201)
 //
 // Accepting or rejecting an invitation that is not pending is 409.
+//
+// # Statistics
+//
+// Stats counts, per workspace since the last reset: requests, admitted, rate_limited, faults
+// (both kinds) and faults_after (those after the write), the most admitted in any 1 s / 60 s
+// window, and duplicate_creates: API creates that hit something that exists — a member's email
+// (409), a tag's label (409), a live key's name (created again), a sub workspace with an active
+// link to the same admin (409). Duplicates are what retrying an ambiguous failure produces.
 //
 // # Concurrency
 //

@@ -102,14 +102,16 @@ func (s *Server) createGroupMember(c *call) (any, error) {
 	if sub == nil {
 		return nil, errNotFound()
 	}
-	out, err := s.inviteGroupMember(c.ws, sub, c.now)
+	out, err := s.inviteGroupMember(c.ws, sub, c.now, c)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (s *Server) inviteGroupMember(admin, sub *workspace, now time.Time) (WorkspaceGroupMember, error) {
+// inviteGroupMember links sub to admin; c, the API request doing it (nil from the Go API), is
+// told of a duplicate: an active link between the same two workspaces.
+func (s *Server) inviteGroupMember(admin, sub *workspace, now time.Time, c *call) (WorkspaceGroupMember, error) {
 	conflict := func(msg string) (WorkspaceGroupMember, error) {
 		return WorkspaceGroupMember{}, newError(http.StatusConflict, msg)
 	}
@@ -122,6 +124,9 @@ func (s *Server) inviteGroupMember(admin, sub *workspace, now time.Time) (Worksp
 		switch {
 		case !l.active():
 		case l.sub == sub:
+			if l.admin == admin && c != nil {
+				c.countDuplicate()
+			}
 			return conflict("The sub workspace already has an active parent or invitation")
 		case l.admin == sub:
 			return conflict("The sub workspace is the admin workspace of a workspace group")
@@ -200,7 +205,7 @@ func (s *Server) InviteGroupMember(adminWorkspaceID, subWorkspaceID string) (Wor
 	if admin == nil || sub == nil {
 		return WorkspaceGroupMember{}, errNotFound()
 	}
-	return s.inviteGroupMember(admin, sub, s.now())
+	return s.inviteGroupMember(admin, sub, s.now(), nil)
 }
 
 // AcceptGroupMember is the sub workspace's owner accepting a pending invitation.

@@ -85,6 +85,7 @@ func (s *Server) createMember(c *call) (any, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.memberIndexByEmail(email) >= 0 {
+		c.countDuplicate()
 		return nil, errDuplicateMember()
 	}
 	owner := ws.info.Owner // API keys act for the owner

@@ -9,10 +9,15 @@ import (
 // response is what every handler path produces; writing happens in one place.
 type response struct {
 	status int
-	body   any // nil writes no body
+	body   any  // nil writes no body
+	drop   bool // close the connection without answering; status and body are ignored
 }
 
 func writeResponse(w http.ResponseWriter, res response) {
+	if res.drop {
+		dropConnection(w)
+		return
+	}
 	if res.body == nil {
 		w.WriteHeader(res.status)
 		return

@@ -16,9 +16,13 @@ type Config struct {
 	RPM       int           // and in any sliding minute; 0 means 6000
 	Latency   time.Duration // added before every API request is handled
 	FaultRate float64       // 0..1: share of API requests answered with a random 500/502/503
-	Seed      int64         // seeds the fault RNG, so a sequential run is reproducible
-	Now       func() time.Time
-	Logger    *slog.Logger // nil discards logs
+	// FaultAfterRate (0..1) is the share of successful API writes (POST, PATCH, DELETE) that
+	// are applied and then answered a random 500/502/503/504 or dropped without an answer,
+	// as an upstream that times out after committing: the client cannot tell what happened.
+	FaultAfterRate float64
+	Seed           int64 // seeds the fault RNGs, so a sequential run is reproducible
+	Now            func() time.Time
+	Logger         *slog.Logger // nil discards logs
 }
 
 func (c Config) withDefaults() Config {
@@ -46,8 +50,9 @@ type Server struct {
 	api   *router
 	admin *router
 
-	rngMu sync.Mutex
-	rng   *rand.Rand
+	rngMu    sync.Mutex
+	rng      *rand.Rand // faults before the handler
+	afterRNG *rand.Rand // faults after it: its own stream, so enabling one never shifts the other
 
 	ids idGen // ids of everything but workspaces, users and secrets
 
@@ -74,6 +79,7 @@ func New(cfg Config) *Server {
 		api:        newRouter(apiRoutes(), spec),
 		admin:      newRouter(adminRoutes(), spec),
 		rng:        rand.New(rand.NewPCG(seed, seed)),
+		afterRNG:   rand.New(rand.NewPCG(seed, seed^afterStream)),
 		workspaces: make(map[string]*workspace),
 		keys:       make(map[[32]byte]*apiKey),
 		users:      make(map[string]string),
@@ -97,6 +103,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, wsID := s.handleAPI(r)
 	writeResponse(w, res)
 	s.logRequest(r, res.status, wsID, start)
+}
+
+// isWrite reports whether a request may change state: the requests an ambiguous fault hits.
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // handleAPI runs the steps listed in the package documentation, in that order. It also
@@ -133,7 +148,18 @@ func (s *Server) handleAPI(r *http.Request) (response, string) {
 	if !scopeAllows(key.Scopes, rt.scope) {
 		return errorResponse(errMissingScope(rt.scope)), ws.id
 	}
-	return s.run(rt, &call{r: r, now: now, ws: ws, key: key}), ws.id
+	res := s.run(rt, &call{r: r, now: now, ws: ws, key: key})
+	// Only a write that succeeded is ambiguous when its answer is lost; a failed one is an
+	// ordinary fault, which FaultRate covers.
+	if isWrite(r.Method) && res.status < http.StatusBadRequest {
+		if fault, ok := s.drawFaultAfter(); ok {
+			for _, m := range meters {
+				m.faultAfter()
+			}
+			return fault, ws.id
+		}
+	}
+	return res, ws.id
 }
 
 func (s *Server) handleAdmin(r *http.Request) response {
@@ -169,6 +195,7 @@ func (s *Server) run(rt *compiledRoute, c *call) response {
 	return response{status: rt.status, body: out}
 }
 
+// logRequest logs status 0 for a connection dropped without an answer.
 func (s *Server) logRequest(r *http.Request, status int, wsID string, start time.Time) {
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 		slog.String("method", r.Method),

@@ -82,6 +82,7 @@ func (s *Server) createTag(c *call) (any, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.tagIndexByLabel(label, "") >= 0 {
+		c.countDuplicate()
 		return nil, errDuplicateTag()
 	}
 	ts := timestamp(c.now)
