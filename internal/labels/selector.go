@@ -185,6 +185,21 @@ func (s Selector) Requirements() []Requirement {
 	return out
 }
 
+// NarrowerOrEqual reports whether s holds every requirement of outer, so
+// it selects no workspace that outer does not (selectors are ANDs).
+func (s Selector) NarrowerOrEqual(outer Selector) bool {
+	have := map[string]bool{}
+	for _, r := range s.Requirements() {
+		have[r.String()] = true
+	}
+	for _, r := range outer.Requirements() {
+		if !have[r.String()] {
+			return false
+		}
+	}
+	return true
+}
+
 // And returns a selector matching label sets that match both s and other,
 // e.g. a caller's permitted scope intersected with a request's filter. The
 // result may exceed MaxRequirements or MaxSelectorLength; those limits only

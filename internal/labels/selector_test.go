@@ -356,3 +356,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestNarrowerOrEqual(t *testing.T) {
+	for _, tc := range []struct {
+		inner, outer string
+		want         bool
+	}{
+		{"", "", true},
+		{"team=a", "", true},
+		{"", "team=a", false},
+		{"team=a,client=b", "team=a", true},
+		{"team=a", "team=a,client=b", false},
+		{"team=b", "team=a", false},
+		{"team in (a,b)", "team in (b,a)", true},
+	} {
+		if got := MustParse(tc.inner).NarrowerOrEqual(MustParse(tc.outer)); got != tc.want {
+			t.Errorf("%q.NarrowerOrEqual(%q) = %v, want %v", tc.inner, tc.outer, got, tc.want)
+		}
+	}
+}

@@ -80,22 +80,7 @@ func (s *Service) CreateToken(ctx context.Context, req *agencyv1.CreateTokenRequ
 // agency-wide ones.
 func visible(caller *auth.Principal, t *store.Token) bool {
 	scope, err := labels.Parse(t.Scope)
-	return err == nil && narrowerOrEqual(scope, caller.Scope)
-}
-
-// narrowerOrEqual reports whether inner holds every requirement of outer,
-// so it selects no workspace that outer does not (selectors are ANDs).
-func narrowerOrEqual(inner, outer labels.Selector) bool {
-	have := map[string]bool{}
-	for _, r := range inner.Requirements() {
-		have[r.String()] = true
-	}
-	for _, r := range outer.Requirements() {
-		if !have[r.String()] {
-			return false
-		}
-	}
-	return true
+	return err == nil && scope.NarrowerOrEqual(caller.Scope)
 }
 
 // notMorePowerful refuses a token that could do what its creator cannot: a
@@ -107,7 +92,7 @@ func notMorePowerful(caller *auth.Principal, role string, scope labels.Selector,
 	if auth.RoleRank(role) > auth.RoleRank(caller.Role) {
 		return deny("a token cannot create a token with a higher role than its own")
 	}
-	if !narrowerOrEqual(scope, caller.Scope) {
+	if !scope.NarrowerOrEqual(caller.Scope) {
 		return deny(fmt.Sprintf("the new token's workspace_scope must include every requirement of your own scope (%s)", caller.Scope.String()))
 	}
 	if !caller.ExpireTime.IsZero() && (expire.IsZero() || expire.After(caller.ExpireTime)) {
