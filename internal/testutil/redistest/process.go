@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,14 +15,15 @@ import (
 	"time"
 )
 
-// readyTimeout bounds how long a fresh redis-server may take to answer PING.
+// readyTimeout bounds how long a fresh redis-server (or sentinel) may take
+// to answer PING.
 const readyTimeout = 5 * time.Second
 
 // errNotFound carries the exact message tests should show when neither a
 // redis-server binary nor REDIS_URL is available.
 var errNotFound = errors.New("redis-server not found: install it (apt-get install redis-server) or set REDIS_URL")
 
-// process is one running redis-server.
+// process is one running redis-server or redis-sentinel.
 type process struct {
 	addr     string
 	port     int
@@ -31,14 +33,23 @@ type process struct {
 	stopOnce sync.Once
 }
 
-// spawn starts redis-server on a free loopback port with dir as its working
-// directory and waits until it answers PING. port 0 picks a free port; a
-// fixed port is used by Server.Restart to come back on the same address.
-func spawn(ctx context.Context, dir string, port int) (*process, error) {
+// spawn starts redis-server on a loopback port with dir as its working and
+// data directory and config as further directives ("--appendonly", "yes"),
+// and waits until it answers PING. port 0 picks a free port; a fixed port is
+// used by Server.Restart to come back on the same address.
+func spawn(ctx context.Context, dir string, port int, config []string) (*process, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errNotFound
 	}
+	return spawnWith(ctx, bin, dir, port, func(p int) ([]string, error) {
+		return append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(p), "--dir", dir}, config...), nil
+	})
+}
+
+// spawnWith starts bin with the arguments args returns for the chosen port
+// (it may write a config file) and waits until the process answers PING.
+func spawnWith(ctx context.Context, bin, dir string, port int, args func(port int) ([]string, error)) (*process, error) {
 	// Picking a free port and then binding it is racy with other processes,
 	// so retry a few times when the server dies during startup.
 	const attempts = 3
@@ -46,11 +57,16 @@ func spawn(ctx context.Context, dir string, port int) (*process, error) {
 	for range attempts {
 		p := port
 		if p == 0 {
+			var err error
 			if p, err = freePort(); err != nil {
 				return nil, err
 			}
 		}
-		proc, exited, err := launch(ctx, bin, dir, p)
+		argv, err := args(p)
+		if err != nil {
+			return nil, err
+		}
+		proc, exited, err := launch(ctx, bin, argv, dir, p)
 		if err == nil {
 			return proc, nil
 		}
@@ -71,22 +87,17 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// launch starts one redis-server. exited reports whether a failure was the
-// process dying on its own (worth retrying on another port).
-func launch(ctx context.Context, bin, dir string, port int) (proc *process, exited bool, err error) {
+// launch starts one process listening on port. exited reports whether a
+// failure was the process dying on its own (worth retrying on another port).
+func launch(ctx context.Context, bin string, args []string, dir string, port int) (proc *process, exited bool, err error) {
+	name := filepath.Base(bin)
 	p := &process{
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		port: port,
 		out:  &tailBuffer{max: 64 << 10},
 		done: make(chan struct{}),
 	}
-	p.cmd = exec.Command(bin,
-		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", dir,
-	)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
@@ -106,7 +117,7 @@ func launch(ctx context.Context, bin, dir string, port int) (proc *process, exit
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, false, fmt.Errorf("redistest: starting redis-server: %w", err)
+		return nil, false, fmt.Errorf("redistest: starting %s: %w", name, err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -119,10 +130,10 @@ func launch(ctx context.Context, bin, dir string, port int) (proc *process, exit
 		}
 		select {
 		case <-p.done:
-			return nil, true, fmt.Errorf("redistest: redis-server on %s exited during startup; output:\n%s", p.addr, p.out)
+			return nil, true, fmt.Errorf("redistest: %s on %s exited during startup; output:\n%s", name, p.addr, p.out)
 		case <-ctx.Done():
 			p.stop()
-			return nil, false, fmt.Errorf("redistest: redis-server on %s did not answer PING within %s: %w; output:\n%s", p.addr, readyTimeout, ctx.Err(), p.out)
+			return nil, false, fmt.Errorf("redistest: %s on %s did not answer PING within %s: %w; output:\n%s", name, p.addr, readyTimeout, ctx.Err(), p.out)
 		case <-tick.C:
 		}
 	}
@@ -152,8 +163,9 @@ func ping(ctx context.Context, addr string) error {
 	return nil
 }
 
-// stop kills the server (SIGKILL: tests use it to simulate a crash, and there
-// is nothing to persist) and waits until it has been reaped. Idempotent.
+// stop kills the process (SIGKILL: tests use it to simulate a crash; with
+// AOF every acknowledged write is already on disk) and waits until it has
+// been reaped. Idempotent.
 func (p *process) stop() {
 	p.stopOnce.Do(func() {
 		_ = p.cmd.Process.Kill() // fails only if already exited

@@ -12,6 +12,10 @@
 //
 // StartServer starts a private server for one test, which the test may Stop
 // (and Restart) to exercise fault handling; it needs no TestMain.
+// StartServerWith(t, ServerOptions{AOF: true}) makes that server durable, so a
+// test can Kill it mid-operation and check that nothing acknowledged is lost.
+// StartSentinel starts a Sentinel deployment (primary, replica, three
+// sentinels) whose Failover a test can trigger.
 package redistest
 
 import (
@@ -55,7 +59,7 @@ func (s *sharedServer) addr() (string, error) {
 		s.dir = dir
 		// Background, not a test's context: the server outlives the test that
 		// happened to start it.
-		s.proc, s.err = spawn(context.Background(), dir, 0)
+		s.proc, s.err = spawn(context.Background(), dir, 0, ServerOptions{}.config())
 	})
 	if s.err != nil {
 		return "", s.err
@@ -197,9 +201,11 @@ func Keys(t testing.TB, c *redis.Client, prefix string) []string {
 	return slices.Compact(keys)
 }
 
-// Server is a private redis-server for one test. Stop kills it abruptly to
-// simulate a crash; Restart brings a fresh, empty server back on the same
-// Addr so clients can reconnect. Both are safe to call from any goroutine.
+// Server is a private redis-server for one test. Kill (or Stop) ends it
+// abruptly to simulate a crash; Restart brings it back on the same Addr and
+// data directory so clients can reconnect: empty, or with ServerOptions.AOF
+// holding every write the old process acknowledged. All are safe to call from
+// any goroutine.
 type Server struct {
 	// Addr is "127.0.0.1:port"; it does not change across Restart.
 	Addr string
@@ -207,30 +213,56 @@ type Server struct {
 	// working across Stop/Restart the way production clients would.
 	Client *redis.Client
 
-	dir  string
-	port int
+	dir    string
+	port   int
+	config []string
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
 }
 
-// StartServer starts a dedicated redis-server that is stopped when the test
-// ends. It ignores REDIS_URL because the test needs a process it can kill.
+// ServerOptions configure StartServerWith.
+type ServerOptions struct {
+	// AOF turns on the append-only file with appendfsync always: Redis writes
+	// and fsyncs every write before replying, so everything acknowledged
+	// survives Kill and comes back with Restart. Without it the server keeps
+	// nothing on disk.
+	AOF bool
+}
+
+// config is the server's command-line configuration beyond address and dir.
+func (o ServerOptions) config() []string {
+	if o.AOF {
+		return []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
+	}
+	return []string{"--save", "", "--appendonly", "no"}
+}
+
+// StartServer starts a dedicated, non-persistent redis-server that is stopped
+// when the test ends. It ignores REDIS_URL because the test needs a process it
+// can kill.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	return StartServerWith(t, ServerOptions{})
+}
+
+// StartServerWith is StartServer with options, e.g. AOF persistence.
+func StartServerWith(t testing.TB, opts ServerOptions) *Server {
+	t.Helper()
 	dir := t.TempDir() // registered first so it is removed after the server stops
-	proc, err := spawn(context.Background(), dir, 0)
+	config := opts.config()
+	proc, err := spawn(context.Background(), dir, 0, config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: proc.addr, dir: dir, port: proc.port, proc: proc}
+	s := &Server{Addr: proc.addr, dir: dir, port: proc.port, config: config, proc: proc}
 	t.Cleanup(s.Stop)
 	s.Client = newClient(t, &redis.Options{Addr: s.Addr})
 	return s
 }
 
-// Stop kills the server (SIGKILL) and waits for it to exit. Data is lost.
-// Stopping a stopped server is a no-op.
+// Stop kills the server (SIGKILL) and waits for it to exit. Without AOF the
+// data is lost. Stopping a stopped server is a no-op.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,8 +272,14 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart stops the server if it is running and starts an empty one on the
-// same address.
+// Kill is Stop, named for what durability tests mean: a crash (SIGKILL, no
+// shutdown save) at whatever point the server was, keeping its data directory
+// for Restart.
+func (s *Server) Kill() { s.Stop() }
+
+// Restart stops the server if it is running and starts it again on the same
+// address and data directory: empty, or with AOF, with every write the old
+// process acknowledged.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -249,7 +287,7 @@ func (s *Server) Restart() error {
 		s.proc.stop()
 		s.proc = nil
 	}
-	proc, err := spawn(context.Background(), s.dir, s.port)
+	proc, err := spawn(context.Background(), s.dir, s.port, s.config)
 	if err != nil {
 		return fmt.Errorf("redistest: restarting %s: %w", s.Addr, err)
 	}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,6 +218,113 @@ func TestStartServerStopRestart(t *testing.T) {
 	}
 }
 
+func TestStartServerAOFKillRestartKeepsData(t *testing.T) {
+	s := StartServerWith(t, ServerOptions{AOF: true})
+	for param, want := range map[string]string{"appendonly": "yes", "appendfsync": "always", "save": ""} {
+		got, err := s.Client.ConfigGet(ctx(t), param).Result()
+		if err != nil || got[param] != want {
+			t.Fatalf("CONFIG GET %s = %v, %v; want %q", param, got, err, want)
+		}
+	}
+	const n = 200
+	pipe := s.Client.Pipeline()
+	for i := range n {
+		pipe.Set(ctx(t), fmt.Sprintf("k%03d", i), i, 0)
+	}
+	if _, err := pipe.Exec(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.HSet(ctx(t), "h", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Kill()
+	if err := ping(ctx(t), s.Addr); err == nil {
+		t.Fatal("server still answers after Kill")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	reconnected(t, s.Client)
+	if got, err := s.Client.DBSize(ctx(t)).Result(); err != nil || got != n+1 {
+		t.Fatalf("DBSIZE after Kill+Restart = %d, %v; want %d", got, err, n+1)
+	}
+	if got, err := s.Client.Get(ctx(t), fmt.Sprintf("k%03d", n-1)).Result(); err != nil || got != strconv.Itoa(n-1) {
+		t.Fatalf("GET last key = %q, %v", got, err)
+	}
+	if got, err := s.Client.HGet(ctx(t), "h", "f").Result(); err != nil || got != "v" {
+		t.Fatalf("HGET = %q, %v", got, err)
+	}
+	// Twice: the restarted server appends to the same AOF.
+	if err := s.Client.Set(ctx(t), "after", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	if err := s.Restart(); err != nil {
+		t.Fatalf("second Restart: %v", err)
+	}
+	reconnected(t, s.Client)
+	if got, err := s.Client.DBSize(ctx(t)).Result(); err != nil || got != n+2 {
+		t.Fatalf("DBSIZE after second restart = %d, %v; want %d", got, err, n+2)
+	}
+}
+
+// reconnected waits until c, whose pooled connections died with the server,
+// answers again.
+func reconnected(t *testing.T, c *redis.Client) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = c.Ping(ctx(t)).Err(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("client did not reconnect: %v", err)
+}
+
+// TestStartServerAOFKillMidWrite kills the server while a client is writing:
+// every increment Redis acknowledged must be there after the restart (the
+// one in flight may or may not be).
+func TestStartServerAOFKillMidWrite(t *testing.T) {
+	s := StartServerWith(t, ServerOptions{AOF: true})
+	// No retries: a retried INCR after a lost reply would count twice.
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, DisableIdentity: true, MaxRetries: -1})
+	defer c.Close()
+
+	var acked atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for {
+			v, err := c.Incr(context.Background(), "counter").Result()
+			if err != nil {
+				done <- err
+				return
+			}
+			acked.Store(v)
+		}
+	}()
+	for acked.Load() < 200 {
+		time.Sleep(time.Millisecond)
+	}
+	s.Kill()
+	if err := <-done; err == nil {
+		t.Fatal("writer did not fail when the server was killed")
+	}
+	last := acked.Load()
+	if err := s.Restart(); err != nil {
+		t.Fatalf("Restart: %v", err)
+	}
+	reconnected(t, s.Client)
+	got, err := s.Client.Get(ctx(t), "counter").Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != last && got != last+1 {
+		t.Fatalf("counter after crash = %d, last acknowledged %d: lost acknowledged writes", got, last)
+	}
+}
+
 func TestStartServerIsPrivate(t *testing.T) {
 	a, b := StartServer(t), StartServer(t)
 	if a.Addr == b.Addr {
@@ -257,11 +366,12 @@ func TestStartUsesREDIS_URL(t *testing.T) {
 	}
 }
 
-// fakeTB records Fatal calls so failure paths can be tested.
+// fakeTB records Fatal and Skip calls so failure paths can be tested.
 type fakeTB struct {
 	testing.TB
 	mu       sync.Mutex
 	fatal    string
+	skip     string
 	cleanups []func()
 }
 
@@ -273,6 +383,12 @@ func (f *fakeTB) Fatal(args ...any) {
 	runtime.Goexit()
 }
 func (f *fakeTB) Fatalf(format string, args ...any) { f.Fatal(fmt.Sprintf(format, args...)) }
+func (f *fakeTB) Skip(args ...any) {
+	f.mu.Lock()
+	f.skip = fmt.Sprint(args...)
+	f.mu.Unlock()
+	runtime.Goexit()
+}
 func (f *fakeTB) Cleanup(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -281,7 +397,10 @@ func (f *fakeTB) Cleanup(fn func()) {
 
 // run calls fn with a fake TB on its own goroutine (Fatal exits it), runs the
 // recorded cleanups and returns the Fatal message, if any.
-func run(t *testing.T, fn func(tb testing.TB)) string {
+func run(t *testing.T, fn func(tb testing.TB)) string { return runFake(t, fn).fatal }
+
+// runFake is run returning the fake, for its Skip message too.
+func runFake(t *testing.T, fn func(tb testing.TB)) *fakeTB {
 	f := &fakeTB{TB: t}
 	done := make(chan struct{})
 	go func() {
@@ -292,13 +411,13 @@ func run(t *testing.T, fn func(tb testing.TB)) string {
 	for i := len(f.cleanups) - 1; i >= 0; i-- {
 		f.cleanups[i]()
 	}
-	return f.fatal
+	return f
 }
 
 func TestRedisServerNotFound(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	const want = "redis-server not found: install it (apt-get install redis-server) or set REDIS_URL"
-	if _, err := spawn(ctx(t), t.TempDir(), 0); err == nil || err.Error() != want {
+	if _, err := spawn(ctx(t), t.TempDir(), 0, nil); err == nil || err.Error() != want {
 		t.Fatalf("spawn error = %v, want %q", err, want)
 	}
 	if got := run(t, func(tb testing.TB) { StartServer(tb) }); got != want {
