@@ -41,6 +41,7 @@ func run() error {
 	flag.Float64Var(&cfg.Headroom, "headroom", 0.8, "share of each budget agencyd may use")
 	flag.IntVar(&cfg.FanOuts, "fanouts", 40, "EnsureTagEverywhere calls, each over every workspace (2 upstream calls per workspace)")
 	flag.IntVar(&cfg.Parallel, "parallel", 9, "fan-out calls in flight at once, spread across replicas")
+	flag.DurationVar(&cfg.Latency, "latency", 0, "latency the simulator adds to every request (e.g. 150ms, Instantly's order)")
 	flag.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis to share; empty starts a redis-server on a free port")
 	baselines := flag.Bool("baselines", true, "also run the sequential and unbounded baselines")
 	flag.Parse()

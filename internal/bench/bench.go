@@ -45,6 +45,10 @@ type Config struct {
 	RedisURL   string  // required
 	Baselines  bool    // also run the sequential and unbounded baselines
 	Logger     *slog.Logger
+
+	// Latency is what the simulator adds to every request (default 0):
+	// the per-workspace concurrency follows it.
+	Latency time.Duration
 }
 
 func (c *Config) defaults() {
@@ -119,7 +123,7 @@ func Run(ctx context.Context, cfg Config) ([]Report, error) {
 		return nil, errors.New("bench: a Redis URL is required")
 	}
 	w := &world{cfg: cfg, keys: map[string]string{}}
-	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM})
+	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -179,7 +183,7 @@ func (w *world) startReplicas(ctx context.Context) (func(), error) {
 			"--redis-url", w.cfg.RedisURL, "--redis-prefix", prefix,
 			"--instantly-rps", strconv.Itoa(w.cfg.RPS), "--instantly-rpm", strconv.Itoa(w.cfg.RPM),
 			"--rate-headroom", strconv.FormatFloat(w.cfg.Headroom, 'f', -1, 64),
-			"--fanout-concurrency", "256", "--fanout-per-workspace", "4", "--log-level", "error"},
+			"--fanout-concurrency", "256", "--log-level", "error"},
 			func(k string) string { return env[k] }, io.Discard)
 		if err != nil {
 			stop()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -148,5 +150,228 @@ func TestSlotsAreReleased(t *testing.T) {
 	defer e.mu.Unlock()
 	if len(e.ws) != 0 {
 		t.Fatalf("%d slots left", len(e.ws))
+	}
+}
+
+// waitFor polls state until it reads want; the timeout only bounds a
+// broken engine, it is not a measurement.
+func waitFor(t *testing.T, want string, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := state()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached %q; last %q", want, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func repeat(w string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = w
+	}
+	return out
+}
+
+// blocker is a Func that counts items in flight (and their peak) and holds
+// each until a token arrives on release (or release is closed).
+type blocker struct {
+	inFlight, peak, done atomic.Int64
+	release              chan struct{}
+}
+
+func newBlocker() *blocker { return &blocker{release: make(chan struct{})} }
+
+func (b *blocker) fn(context.Context, string) (int, Outcome, error) {
+	n := b.inFlight.Add(1)
+	for {
+		p := b.peak.Load()
+		if n <= p || b.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	<-b.release
+	b.inFlight.Add(-1)
+	b.done.Add(1)
+	return 0, Read, nil
+}
+
+// state reads the Func's and a semaphore's view: items in fn, holding a
+// unit of the semaphore (ws, or the process-wide one for ""), queued for
+// it, and finished.
+func (b *blocker) state(e *Engine, ws string) string {
+	inflight, waiting := e.state(ws)
+	return fmt.Sprintf("in fn %d, holding %d, queued %d, done %d", b.inFlight.Load(), inflight, waiting, b.done.Load())
+}
+
+func (e *Engine) state(ws string) (inflight, waiting int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := &e.global
+	if ws != "" {
+		w, ok := e.ws[ws]
+		if !ok {
+			return 0, 0
+		}
+		s = &w.sem
+	}
+	return s.inflight, len(s.waiters)
+}
+
+// TestPerWorkspaceLimitFollowsLatency: at 80/s, a measured 150 ms latency
+// lets ceil(80 × 0.15 × 1.5) + 1 = 19 items of one workspace run at once
+// (not fewer: Little's law needs them to spend the budget; not more: the
+// rest wait), and 10 ms lets ceil(1.2) + 1 = 3.
+func TestPerWorkspaceLimitFollowsLatency(t *testing.T) {
+	for _, tc := range []struct {
+		latency time.Duration
+		want    int
+	}{{150 * time.Millisecond, 19}, {10 * time.Millisecond, 3}} {
+		t.Run(tc.latency.String(), func(t *testing.T) {
+			tr := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80})
+			tr.Observe([]string{"instantly-acme"}, tc.latency)
+			// The engine knows the workspace by name, the tracker by budget.
+			e := New(Options{Limit: func(ws string) int {
+				if ws != "workspaces/acme" {
+					t.Errorf("limit asked for %q", ws)
+				}
+				return tr.Limit([]string{"instantly-acme"})
+			}})
+			const items = 60
+			b := newBlocker()
+			res := make(chan []Result[int], 1)
+			go func() {
+				res <- RunWith(context.Background(), e, repeat("workspaces/acme", items), RunOptions{Unbounded: true}, b.fn)
+			}()
+			waitFor(t, fmt.Sprintf("in fn %d, holding %[1]d, queued %d, done 0", tc.want, items-tc.want),
+				func() string { return b.state(e, "workspaces/acme") })
+			if p := b.peak.Load(); p != int64(tc.want) {
+				t.Fatalf("peak %d items of one workspace at once, want %d", p, tc.want)
+			}
+			close(b.release)
+			for _, r := range <-res {
+				if r.Outcome != Read {
+					t.Fatalf("%v: %v", r.Outcome, r.Err)
+				}
+			}
+			if b.peak.Load() != int64(tc.want) {
+				t.Fatalf("peak %d after the release, want %d", b.peak.Load(), tc.want)
+			}
+		})
+	}
+}
+
+// TestLimitChangeAppliesToNextItems: a raised limit starts more items as
+// soon as one finishes; a lowered one starts none until the running drop
+// below it. Running items are never interrupted.
+func TestLimitChangeAppliesToNextItems(t *testing.T) {
+	var limit atomic.Int64
+	limit.Store(2)
+	e := New(Options{Limit: func(string) int { return int(limit.Load()) }})
+	const items = 10
+	b := newBlocker()
+	res := make(chan []Result[int], 1)
+	go func() {
+		res <- RunWith(context.Background(), e, repeat("workspaces/acme", items), RunOptions{Unbounded: true}, b.fn)
+	}()
+	state := func() string { return b.state(e, "workspaces/acme") }
+	waitFor(t, "in fn 2, holding 2, queued 8, done 0", state)
+	limit.Store(5)
+	b.release <- struct{}{} // one finishes: 1 running, then 4 more start
+	waitFor(t, "in fn 5, holding 5, queued 4, done 1", state)
+	limit.Store(1)
+	b.release <- struct{}{}
+	b.release <- struct{}{} // none starts: 3 running is above 1
+	waitFor(t, "in fn 3, holding 3, queued 4, done 3", state)
+	if p := b.peak.Load(); p != 5 {
+		t.Fatalf("peak %d, want 5", p)
+	}
+	close(b.release)
+	<-res
+}
+
+// TestMaxInflightAcrossRuns: the process-wide cap holds across a bounded
+// and an unbounded Run at once, and is reached (not just respected).
+func TestMaxInflightAcrossRuns(t *testing.T) {
+	e := New(Options{Concurrency: 10, MaxInflight: 5})
+	b := newBlocker()
+	var wg sync.WaitGroup
+	wg.Go(func() { Run(context.Background(), e, names(10), b.fn) })
+	wg.Go(func() {
+		RunWith(context.Background(), e, names(20)[10:], RunOptions{Unbounded: true}, b.fn)
+	})
+	waitFor(t, "in fn 5, holding 5, queued 15, done 0", func() string { return b.state(e, "") })
+	if p := b.peak.Load(); p != 5 {
+		t.Fatalf("peak %d across two runs, want MaxInflight 5", p)
+	}
+	close(b.release)
+	wg.Wait()
+	if b.done.Load() != 20 || b.peak.Load() != 5 {
+		t.Fatalf("done %d, peak %d", b.done.Load(), b.peak.Load())
+	}
+}
+
+// TestUnboundedLiftsConcurrency: an unbounded Run is not held to
+// Options.Concurrency; a plain Run is.
+func TestUnboundedLiftsConcurrency(t *testing.T) {
+	e := New(Options{Concurrency: 2})
+	b := newBlocker()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RunWith(context.Background(), e, names(8), RunOptions{Unbounded: true}, b.fn)
+	}()
+	waitFor(t, "in fn 8, holding 8, queued 0, done 0", func() string { return b.state(e, "") })
+	close(b.release)
+	<-done
+
+	b = newBlocker()
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(context.Background(), e, names(8), b.fn)
+	}()
+	waitFor(t, "in fn 2, holding 2, queued 0, done 0", func() string { return b.state(e, "") })
+	close(b.release)
+	<-done
+	if p := b.peak.Load(); p != 2 {
+		t.Fatalf("peak %d for a Run of concurrency 2", p)
+	}
+}
+
+// TestDoWaitsAndGivesUp: Do holds an item to its workspace's limit; one
+// canceled while queued is NOT_ATTEMPTED and leaves nothing behind.
+func TestDoWaitsAndGivesUp(t *testing.T) {
+	e := New(Options{PerWorkspace: 1})
+	b := newBlocker()
+	first := make(chan Result[int], 1)
+	go func() { first <- Do(context.Background(), e, "workspaces/acme", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 0, done 0", func() string { return b.state(e, "workspaces/acme") })
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan Result[int], 1)
+	go func() { second <- Do(ctx, e, "workspaces/acme", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 1, done 0", func() string { return b.state(e, "workspaces/acme") })
+	cancel()
+	if r := <-second; r.Outcome != NotAttempted || !errors.Is(r.Err, ErrNotAttempted) {
+		t.Fatalf("canceled while queued: %v (%v)", r.Outcome, r.Err)
+	}
+	close(b.release)
+	if r := <-first; r.Outcome != Read {
+		t.Fatalf("first: %v (%v)", r.Outcome, r.Err)
+	}
+	if b.done.Load() != 1 {
+		t.Fatalf("%d items ran", b.done.Load())
+	}
+	n, q := e.state("")
+	e.mu.Lock()
+	slots := len(e.ws)
+	e.mu.Unlock()
+	if n != 0 || q != 0 || slots != 0 {
+		t.Fatalf("left behind: %d running, %d queued, %d workspaces", n, q, slots)
 	}
 }

@@ -44,8 +44,10 @@ type Budget interface {
 	Acquire(ctx context.Context, buckets []string) error
 	// Throttled reports that upstream answered 429 anyway.
 	Throttled(buckets []string, retryAfter time.Duration)
-	// Succeeded reports an answer that was not a 429.
-	Succeeded(buckets []string)
+	// Succeeded reports an answer that was not a 429 and its latency: from
+	// sending the request (after Acquire) to the answer, so the limiter's
+	// wait is not in it. It sizes the per-workspace concurrency.
+	Succeeded(buckets []string, latency time.Duration)
 }
 
 // String keeps the key out of any log or error that formats a Credential.
@@ -86,6 +88,9 @@ type Options struct {
 	Budget Budget
 	// Logger for retry decisions (never logs a key). Default slog.Default().
 	Logger *slog.Logger
+	// Now is the clock latencies reported to Budget are measured with.
+	// Default time.Now.
+	Now func() time.Time
 }
 
 // Client calls Instantly. It is safe for concurrent use.
@@ -126,6 +131,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &Client{base: base, hc: opts.HTTPClient, ua: opts.UserAgent, opts: opts, logger: opts.Logger}, nil
 }
@@ -241,13 +249,14 @@ func (c *Client) attempt(ctx context.Context, cred Credential, req request, body
 			return fmt.Errorf("instantly: rate budget: %w", err)
 		}
 	}
+	sent := c.opts.Now()
 	err := c.once(ctx, cred, req, body, out)
 	if c.opts.Budget != nil && len(cred.Budget) > 0 {
 		var apiErr *Error
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
 			c.opts.Budget.Throttled(cred.Budget, apiErr.RetryAfter)
 		} else if err == nil || errors.As(err, &apiErr) {
-			c.opts.Budget.Succeeded(cred.Budget)
+			c.opts.Budget.Succeeded(cred.Budget, c.opts.Now().Sub(sent))
 		}
 	}
 	return err

@@ -17,6 +17,9 @@ import (
 //     the budget), each bucket of the set pauses for the Retry-After, or for
 //     a doubling backoff, before asking the limiter again; successes decay
 //     it, and a request waits out the longest pause among its buckets.
+//
+// With GateOptions.Latency it also records each answer's upstream latency
+// per bucket, which sizes the fan-out engine's per-workspace concurrency.
 type Gate struct {
 	limiter Limiter
 	opts    GateOptions
@@ -35,6 +38,9 @@ type GateOptions struct {
 	MaxPenalty  time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Latency, when set, receives the latency of every answer reported to
+	// Succeeded.
+	Latency *LatencyTracker
 }
 
 type gateEntry struct {
@@ -133,9 +139,14 @@ func (g *Gate) Throttled(buckets []string, retryAfter time.Duration) {
 	}
 }
 
-// Succeeded records an upstream answer that was not a 429; a penalty that
-// has fully decayed is forgotten.
-func (g *Gate) Succeeded(buckets []string) {
+// Succeeded records an upstream answer that was not a 429, latency after
+// the request was sent (the limiter's wait excluded); a penalty that has
+// fully decayed is forgotten. 429s are not latency samples: a refusal at
+// Instantly's edge says nothing about how long admitted requests take.
+func (g *Gate) Succeeded(buckets []string, latency time.Duration) {
+	if g.opts.Latency != nil {
+		g.opts.Latency.Observe(buckets, latency)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, b := range buckets {

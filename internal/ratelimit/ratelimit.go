@@ -113,6 +113,18 @@ func (ls Limits) MaxN() int {
 	return min(ls.PerSecond.burst(), ls.PerMinute.burst())
 }
 
+// Sustained is the requests per second every window allows over time, the
+// smallest of (Rate-Burst+1)/Period: what a busy bucket actually spends.
+func (ls Limits) Sustained() float64 {
+	rate := math.Inf(1)
+	for _, w := range ls.Windows() {
+		if w.Limit.Period > 0 {
+			rate = min(rate, float64(w.Limit.Rate-w.Limit.burst()+1)/w.Limit.Period.Seconds())
+		}
+	}
+	return rate
+}
+
 // InstantlyLimits returns Instantly's limits scaled by headroom, burst 1 in
 // both windows (full sustained rate; see the package doc). headroom ≤ 0 or NaN
 // means DefaultHeadroom (80/s and 4,800/min); above 1 means 1.

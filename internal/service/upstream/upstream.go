@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,13 +33,41 @@ type Resolver struct {
 	store store.Workspaces // scoped to the caller
 	raw   store.Workspaces // unscoped: an admin workspace's key may act for a caller who cannot see it
 	vault Opener
+
+	// budgets remembers, per workspace name, the rate budgets its last
+	// resolved credential spends: the fan-out engine knows workspaces by
+	// name, the latency tracker by budget. One entry per registered
+	// workspace in use; a workspace found missing is dropped.
+	mu      sync.Mutex
+	budgets map[string][]string
 }
 
 // NewResolver returns a Resolver: scoped is the caller-scoped view used to
 // find target workspaces, raw the unscoped store used only to open an admin
 // workspace's credential for its sub workspaces.
 func NewResolver(scoped, raw store.Workspaces, v Opener) *Resolver {
-	return &Resolver{store: scoped, raw: raw, vault: v}
+	return &Resolver{store: scoped, raw: raw, vault: v, budgets: map[string][]string{}}
+}
+
+// BudgetsOf returns the rate budgets (Instantly workspace ids) the named
+// workspace's requests spent when its credential was last resolved, or nil
+// before then. The slice is shared: do not modify it.
+func (r *Resolver) BudgetsOf(name string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.budgets[name]
+}
+
+func (r *Resolver) remember(name string, budget []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if budget == nil {
+		delete(r.budgets, name)
+		return
+	}
+	if !slices.Equal(r.budgets[name], budget) {
+		r.budgets[name] = slices.Clone(budget)
+	}
 }
 
 // Target is a registered workspace and the credential that acts on it.
@@ -78,6 +108,7 @@ func (r *Resolver) ResolveChild(ctx context.Context, name, collection string) (*
 func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, error) {
 	ws, err := r.store.Get(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
+		r.remember(name, nil)
 		return nil, apierr.NotFound("workspace", name)
 	}
 	return ws, err
@@ -85,6 +116,14 @@ func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, erro
 
 // Credential opens the key that acts on ws.
 func (r *Resolver) Credential(ctx context.Context, ws *store.Workspace) (instantly.Credential, error) {
+	cred, err := r.credential(ctx, ws)
+	if err == nil {
+		r.remember(ws.Name, cred.Budget)
+	}
+	return cred, err
+}
+
+func (r *Resolver) credential(ctx context.Context, ws *store.Workspace) (instantly.Credential, error) {
 	if ws.AdminWorkspace == "" {
 		key, err := r.open(ws)
 		return instantly.Credential{APIKey: key, Budget: []string{ws.InstantlyWorkspaceID}}, err

@@ -1,0 +1,150 @@
+package ratelimit_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agencyplane/agencyplane/internal/ratelimit"
+	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
+)
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func near(a, b time.Duration) bool { return a-b < time.Microsecond && b-a < time.Microsecond }
+
+// TestLatencyTrackerLimit: Little's law with slack, the EWMA, the start
+// before any sample, the clamp, and the tighter of two buckets.
+func TestLatencyTrackerLimit(t *testing.T) {
+	clk := newFakeClock()
+	tr := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80, Now: clk.Now})
+	if got := tr.Limit([]string{"a"}); got != 4 {
+		t.Fatalf("before any sample: %d, want the start 4", got)
+	}
+	if got := tr.Limit(nil); got != 4 {
+		t.Fatalf("no buckets: %d, want the start 4", got)
+	}
+	tr.Observe([]string{"a"}, 150*time.Millisecond) // the first sample is the average
+	if l, ok := tr.Latency("a"); !ok || !near(l, 150*time.Millisecond) {
+		t.Fatalf("latency %v %v, want 150ms", l, ok)
+	}
+	if got := tr.Limit([]string{"a"}); got != 19 { // ceil(80 × 0.15 × 1.5) + 1
+		t.Fatalf("150ms at 80/s: %d, want 19", got)
+	}
+	tr.Observe([]string{"a"}, 10*time.Millisecond) // 150 + 0.2 × (10 - 150)
+	if l, _ := tr.Latency("a"); !near(l, 122*time.Millisecond) {
+		t.Fatalf("ewma %v, want 122ms", l)
+	}
+	for range 100 {
+		tr.Observe([]string{"a"}, 10*time.Millisecond)
+	}
+	if got := tr.Limit([]string{"a"}); got != 3 { // ceil(80 × 0.01 × 1.5) + 1
+		t.Fatalf("10ms at 80/s: %d, want 3", got)
+	}
+	tr.Observe([]string{"fast"}, 0)
+	if got := tr.Limit([]string{"fast"}); got != 1 {
+		t.Fatalf("0 latency: %d, want 1", got)
+	}
+	tr.Observe([]string{"slow"}, time.Minute)
+	if got := tr.Limit([]string{"slow"}); got != 256 {
+		t.Fatalf("1 minute: %d, want the cap 256", got)
+	}
+	// A sub workspace through its admin spends both budgets: the smaller
+	// limit wins, and an unmeasured bucket counts as the start.
+	if got := tr.Limit([]string{"slow", "a"}); got != 3 {
+		t.Fatalf("[slow, a]: %d, want 3", got)
+	}
+	if got := tr.Limit([]string{"slow", "unknown"}); got != 4 {
+		t.Fatalf("[slow, unknown]: %d, want 4", got)
+	}
+	capped := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80, Max: 8, Start: 16})
+	capped.Observe([]string{"a"}, time.Second)
+	if got, start := capped.Limit([]string{"a"}), capped.Limit([]string{"b"}); got != 8 || start != 8 {
+		t.Fatalf("Max 8: %d, start %d", got, start)
+	}
+}
+
+// TestLatencyTrackerForgetsIdleBuckets: memory follows the buckets in use.
+func TestLatencyTrackerForgetsIdleBuckets(t *testing.T) {
+	clk := newFakeClock()
+	tr := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80, Idle: 10 * time.Minute, Now: clk.Now})
+	tr.Observe([]string{"a"}, 150*time.Millisecond)
+	clk.Advance(5 * time.Minute)
+	tr.Observe([]string{"b"}, 150*time.Millisecond)
+	clk.Advance(6 * time.Minute) // a idle for 11m, b for 6m
+	if _, ok := tr.Latency("a"); ok {
+		t.Fatal("an idle bucket still has a latency")
+	}
+	if got := tr.Limit([]string{"a"}); got != 4 {
+		t.Fatalf("an idle bucket's limit %d, want the start 4", got)
+	}
+	tr.Observe([]string{"c"}, time.Millisecond) // sweeps
+	if n := tr.Len(); n != 2 {
+		t.Fatalf("%d buckets remembered, want 2 (b, c)", n)
+	}
+	clk.Advance(11 * time.Minute)
+	tr.Observe([]string{"d"}, time.Millisecond)
+	if n := tr.Len(); n != 1 {
+		t.Fatalf("%d buckets remembered, want 1 (d)", n)
+	}
+	// A bucket that comes back starts from its new sample, not the old one.
+	tr.Observe([]string{"a"}, 10*time.Millisecond)
+	if l, _ := tr.Latency("a"); !near(l, 10*time.Millisecond) {
+		t.Fatalf("returning bucket %v, want 10ms", l)
+	}
+}
+
+// TestGateRecordsLatencyOfAnswers: Succeeded feeds the tracker for every
+// bucket of the request; Throttled (a 429) does not; and the limiter's
+// wait inside Acquire is never a sample.
+func TestGateRecordsLatencyOfAnswers(t *testing.T) {
+	tr := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80})
+	ml, _ := memlimit.New(limits(1000), memlimit.Options{})
+	g := ratelimit.NewGate(ml, ratelimit.GateOptions{Latency: tr})
+	if err := g.Acquire(context.Background(), []string{"sub", "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Len() != 0 {
+		t.Fatal("Acquire recorded a latency")
+	}
+	g.Throttled([]string{"sub", "admin"}, 0)
+	if tr.Len() != 0 {
+		t.Fatal("a 429 was recorded as a latency")
+	}
+	g.Succeeded([]string{"sub", "admin"}, 150*time.Millisecond)
+	for _, b := range []string{"sub", "admin"} {
+		if l, ok := tr.Latency(b); !ok || !near(l, 150*time.Millisecond) {
+			t.Fatalf("%s: %v %v", b, l, ok)
+		}
+	}
+}
+
+// TestSustained: the budget a busy bucket spends per second is the
+// tighter window's.
+func TestSustained(t *testing.T) {
+	if got := ratelimit.InstantlyLimits(0.8).Sustained(); got != 80 {
+		t.Fatalf("80 %% of Instantly: %v/s", got)
+	}
+	if got := ratelimit.Scaled(100, 3000, 1).Sustained(); got != 50 {
+		t.Fatalf("100/s and 3000/min: %v/s, want 50", got)
+	}
+}
