@@ -25,6 +25,7 @@ build:
 generate:
 	$(BUF) format -w
 	$(BUF) generate
+	$(BUF) generate --template buf.gen.longrunning.yaml
 
 ## lint: buf lint, buf format, go vet, gofmt
 lint: vet

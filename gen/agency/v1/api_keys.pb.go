@@ -315,8 +315,12 @@ type CreateApiKeyRequest struct {
 	// Store the new key as the workspace's credential (its scopes must then
 	// include workspaces:read).
 	StoreAsCredential bool `protobuf:"varint,5,opt,name=store_as_credential,json=storeAsCredential,proto3" json:"store_as_credential,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateApiKeyRequest) Reset() {
@@ -384,6 +388,13 @@ func (x *CreateApiKeyRequest) GetStoreAsCredential() bool {
 	return false
 }
 
+func (x *CreateApiKeyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Response of ApiKeyService.CreateApiKey.
 type CreateApiKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -443,7 +454,11 @@ func (x *CreateApiKeyResponse) GetSecret() string {
 type RevokeApiKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}/apiKeys/{api_key}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +500,13 @@ func (x *RevokeApiKeyRequest) GetName() string {
 	return ""
 }
 
+func (x *RevokeApiKeyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_agency_v1_api_keys_proto protoreflect.FileDescriptor
 
 const file_agency_v1_api_keys_proto_rawDesc = "" +
@@ -506,18 +528,22 @@ const file_agency_v1_api_keys_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"k\n" +
 	"\x13ListApiKeysResponse\x12,\n" +
 	"\bapi_keys\x18\x01 \x03(\v2\x11.agency.v1.ApiKeyR\aapiKeys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xae\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x02\n" +
 	"\x13CreateApiKeyRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x124\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x11\xe0A\x02\xbaH\vr\t\x10\x01\x18\xc8\x012\x02\\SR\vdisplayName\x12#\n" +
 	"\x06scopes\x18\x03 \x03(\tB\v\xbaH\b\x92\x01\x05\x10\xc8\x01\x18\x01R\x06scopes\x129\n" +
 	"\x06preset\x18\x04 \x01(\x0e2\x17.agency.v1.ApiKeyPresetB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06preset\x12.\n" +
-	"\x13store_as_credential\x18\x05 \x01(\bR\x11storeAsCredential\"_\n" +
+	"\x13store_as_credential\x18\x05 \x01(\bR\x11storeAsCredential\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"_\n" +
 	"\x14CreateApiKeyResponse\x12*\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x11.agency.v1.ApiKeyR\x06apiKey\x12\x1b\n" +
-	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"\x7f\n" +
+	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"\xab\x01\n" +
 	"\x13RevokeApiKeyRequest\x12h\n" +
-	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xbaHNrL2J^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/apiKeys/[A-Za-z0-9-]{1,64}$R\x04name*}\n" +
+	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xbaHNrL2J^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/apiKeys/[A-Za-z0-9-]{1,64}$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*}\n" +
 	"\fApiKeyPreset\x12\x1e\n" +
 	"\x1aAPI_KEY_PRESET_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16API_KEY_PRESET_MANAGER\x10\x01\x12\x16\n" +

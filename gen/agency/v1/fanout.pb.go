@@ -8,6 +8,7 @@ package agencyv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -337,6 +338,13 @@ type WorkspaceResult struct {
 	Status *status.Status `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	// Time spent on this workspace (including waiting for its budget).
 	Duration *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The person this result is about, in operations over several people
+	// (OnboardMembers).
+	Email string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	// What the item did beyond its outcome, e.g. an API key re-created
+	// because an interrupted earlier attempt's key (whose secret nobody
+	// received) was revoked.
+	Note string `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
 	// What the workspace returned, by call.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -408,6 +416,20 @@ func (x *WorkspaceResult) GetDuration() *durationpb.Duration {
 		return x.Duration
 	}
 	return nil
+}
+
+func (x *WorkspaceResult) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *WorkspaceResult) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
 }
 
 func (x *WorkspaceResult) GetPayload() isWorkspaceResult_Payload {
@@ -746,7 +768,10 @@ type FanoutResponse struct {
 	// ListAccess only: people × workspaces.
 	AccessMatrix []*PersonAccess `protobuf:"bytes,3,rep,name=access_matrix,json=accessMatrix,proto3" json:"access_matrix,omitempty"`
 	// True when nothing was written: outcomes say what would have happened.
-	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// With long_running: the operation doing the work (results, summary and
+	// access_matrix are then empty).
+	Operation     *longrunningpb.Operation `protobuf:"bytes,5,opt,name=operation,proto3" json:"operation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +834,13 @@ func (x *FanoutResponse) GetDryRun() bool {
 	return false
 }
 
+func (x *FanoutResponse) GetOperation() *longrunningpb.Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 // Request for FanoutService.InviteMemberEverywhere.
 type InviteMemberEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -821,7 +853,15 @@ type InviteMemberEverywhereRequest struct {
 	// Optional fine-grained permissions.
 	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,7,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +931,20 @@ func (x *InviteMemberEverywhereRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *InviteMemberEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *InviteMemberEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.UpdateMemberRoleEverywhere.
 type UpdateMemberRoleEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +955,15 @@ type UpdateMemberRoleEverywhereRequest struct {
 	// ADMIN, EDITOR or VIEW.
 	Role MemberRole `protobuf:"varint,3,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,6,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -964,6 +1026,20 @@ func (x *UpdateMemberRoleEverywhereRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *UpdateMemberRoleEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *UpdateMemberRoleEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.RemoveMemberEverywhere.
 type RemoveMemberEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -972,7 +1048,15 @@ type RemoveMemberEverywhereRequest struct {
 	// The member.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,5,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1028,6 +1112,20 @@ func (x *RemoveMemberEverywhereRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *RemoveMemberEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RemoveMemberEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.InviteSubWorkspacesToGroup.
 type InviteSubWorkspacesToGroupRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1036,7 +1134,15 @@ type InviteSubWorkspacesToGroupRequest struct {
 	// The workspaces to invite.
 	Selector *WorkspaceSelector `protobuf:"bytes,2,opt,name=selector,proto3" json:"selector,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,5,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1092,6 +1198,20 @@ func (x *InviteSubWorkspacesToGroupRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *InviteSubWorkspacesToGroupRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *InviteSubWorkspacesToGroupRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.EnsureTagEverywhere.
 type EnsureTagEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1102,7 +1222,15 @@ type EnsureTagEverywhereRequest struct {
 	// Description for newly created tags.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,6,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1165,6 +1293,20 @@ func (x *EnsureTagEverywhereRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *EnsureTagEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *EnsureTagEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.DeleteTagEverywhere.
 type DeleteTagEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1173,7 +1315,15 @@ type DeleteTagEverywhereRequest struct {
 	// The label (compared after trimming, case-insensitively).
 	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
 	// Report what would happen without writing.
-	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,5,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1229,6 +1379,20 @@ func (x *DeleteTagEverywhereRequest) GetDryRun() bool {
 	return false
 }
 
+func (x *DeleteTagEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteTagEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.CreateApiKeyEverywhere.
 type CreateApiKeyEverywhereRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1237,7 +1401,15 @@ type CreateApiKeyEverywhereRequest struct {
 	// The key's name in Instantly.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// The access-matrix preset.
-	Preset        ApiKeyPreset `protobuf:"varint,3,opt,name=preset,proto3,enum=agency.v1.ApiKeyPreset" json:"preset,omitempty"`
+	Preset ApiKeyPreset `protobuf:"varint,3,opt,name=preset,proto3,enum=agency.v1.ApiKeyPreset" json:"preset,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,5,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1293,11 +1465,29 @@ func (x *CreateApiKeyEverywhereRequest) GetPreset() ApiKeyPreset {
 	return ApiKeyPreset_API_KEY_PRESET_UNSPECIFIED
 }
 
+func (x *CreateApiKeyEverywhereRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CreateApiKeyEverywhereRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.AuditApiKeys.
 type AuditApiKeysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The workspaces.
-	Selector      *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,2,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1339,13 +1529,24 @@ func (x *AuditApiKeysRequest) GetSelector() *WorkspaceSelector {
 	return nil
 }
 
+func (x *AuditApiKeysRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.ListAccess.
 type ListAccessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The workspaces.
 	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
 	// Only this person (their membership per workspace; SKIPPED where none).
-	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,3,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1394,11 +1595,22 @@ func (x *ListAccessRequest) GetEmail() string {
 	return ""
 }
 
+func (x *ListAccessRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
 // Request for FanoutService.ListPendingInvitations.
 type ListPendingInvitationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The workspaces.
-	Selector      *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	// Run as a long-running operation: the response carries only `operation`
+	// (poll google.longrunning.Operations, page the results with
+	// OperationService.ListOperationResults). Needed above 1,000 workspaces.
+	LongRunning   bool `protobuf:"varint,2,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1440,11 +1652,158 @@ func (x *ListPendingInvitationsRequest) GetSelector() *WorkspaceSelector {
 	return nil
 }
 
+func (x *ListPendingInvitationsRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
+}
+
+// One person to onboard.
+type Person struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The invitee.
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// ADMIN, EDITOR or VIEW, as in InviteMember.
+	Role MemberRole `protobuf:"varint,2,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
+	// Optional fine-grained permissions.
+	Permissions   []string `protobuf:"bytes,3,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Person) Reset() {
+	*x = Person{}
+	mi := &file_agency_v1_fanout_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Person) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Person) ProtoMessage() {}
+
+func (x *Person) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_fanout_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Person.ProtoReflect.Descriptor instead.
+func (*Person) Descriptor() ([]byte, []int) {
+	return file_agency_v1_fanout_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Person) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Person) GetRole() MemberRole {
+	if x != nil {
+		return x.Role
+	}
+	return MemberRole_MEMBER_ROLE_UNSPECIFIED
+}
+
+func (x *Person) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// Request for FanoutService.OnboardMembers.
+type OnboardMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workspaces (no 1,000-workspace cap: operations reach every
+	// workspace in scope).
+	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	// The people, 1 to 1,000, each email once.
+	People []*Person `protobuf:"bytes,2,rep,name=people,proto3" json:"people,omitempty"`
+	// Report what would happen without writing.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the same operation and starts nothing; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OnboardMembersRequest) Reset() {
+	*x = OnboardMembersRequest{}
+	mi := &file_agency_v1_fanout_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OnboardMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OnboardMembersRequest) ProtoMessage() {}
+
+func (x *OnboardMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agency_v1_fanout_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OnboardMembersRequest.ProtoReflect.Descriptor instead.
+func (*OnboardMembersRequest) Descriptor() ([]byte, []int) {
+	return file_agency_v1_fanout_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *OnboardMembersRequest) GetSelector() *WorkspaceSelector {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *OnboardMembersRequest) GetPeople() []*Person {
+	if x != nil {
+		return x.People
+	}
+	return nil
+}
+
+func (x *OnboardMembersRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *OnboardMembersRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_agency_v1_fanout_proto protoreflect.FileDescriptor
 
 const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\n" +
-	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xae\x01\n" +
+	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xae\x01\n" +
 	"\x11WorkspaceSelector\x12V\n" +
 	"\x05names\x18\x01 \x03(\tB@\xbaH=\x92\x01:\x10\xe8\a\x18\x01\"3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x05names\x12/\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\rlabelSelector\x12\x10\n" +
@@ -1458,12 +1817,14 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x0fover_privileged\x18\x02 \x01(\x05R\x0eoverPrivileged\"9\n" +
 	"\n" +
 	"MemberList\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\x8a\x04\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\xb4\x04\n" +
 	"\x0fWorkspaceResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x122\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x18.agency.v1.FanoutOutcomeR\aoutcome\x12*\n" +
 	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12+\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\x12\x12\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\x12+\n" +
 	"\x06member\x18\n" +
 	" \x01(\v2\x11.agency.v1.MemberH\x00R\x06member\x12\"\n" +
 	"\x03tag\x18\v \x01(\v2\x0e.agency.v1.TagH\x00R\x03tag\x12B\n" +
@@ -1488,54 +1849,90 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\rWorkspaceRole\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.agency.v1.MemberRoleR\x04role\x12\x1a\n" +
-	"\baccepted\x18\x03 \x01(\bR\baccepted\"\xd1\x01\n" +
+	"\baccepted\x18\x03 \x01(\bR\baccepted\"\x8e\x02\n" +
 	"\x0eFanoutResponse\x124\n" +
 	"\aresults\x18\x01 \x03(\v2\x1a.agency.v1.WorkspaceResultR\aresults\x122\n" +
 	"\asummary\x18\x02 \x01(\v2\x18.agency.v1.FanoutSummaryR\asummary\x12<\n" +
 	"\raccess_matrix\x18\x03 \x03(\v2\x17.agency.v1.PersonAccessR\faccessMatrix\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x89\x02\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12;\n" +
+	"\toperation\x18\x05 \x01(\v2\x1d.google.longrunning.OperationR\toperation\"\xd8\x02\n" +
 	"\x1dInviteMemberEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x127\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x15.agency.v1.MemberRoleB\f\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\x12,\n" +
 	"\vpermissions\x18\x04 \x03(\tB\n" +
 	"\xbaH\a\x92\x01\x04\x10@\x18\x01R\vpermissions\x12\x17\n" +
-	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\xdf\x01\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\a \x01(\bR\vlongRunning\"\xae\x02\n" +
 	"!UpdateMemberRoleEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x127\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x15.agency.v1.MemberRoleB\f\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\xa2\x01\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x06 \x01(\bR\vlongRunning\"\xf1\x01\n" +
 	"\x1dRemoveMemberEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xe5\x01\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x05 \x01(\bR\vlongRunning\"\xb4\x02\n" +
 	"!InviteSubWorkspacesToGroupRequest\x12b\n" +
 	"\x0fadmin_workspace\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x0eadminWorkspace\x12C\n" +
 	"\bselector\x18\x02 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xcd\x01\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x05 \x01(\bR\vlongRunning\"\x9c\x02\n" +
 	"\x1aEnsureTagEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12%\n" +
 	"\x05label\x18\x02 \x01(\tB\x0f\xe0A\x02\xbaH\tr\a\x18\xc8\x012\x02\\SR\x05label\x12*\n" +
 	"\vdescription\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vdescription\x12\x17\n" +
-	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\xa1\x01\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x06 \x01(\bR\vlongRunning\"\xf0\x01\n" +
 	"\x1aDeleteTagEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12%\n" +
 	"\x05label\x18\x02 \x01(\tB\x0f\xe0A\x02\xbaH\tr\a\x18\xc8\x012\x02\\SR\x05label\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xd7\x01\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x05 \x01(\bR\vlongRunning\"\xa6\x02\n" +
 	"\x1dCreateApiKeyEverywhereRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x124\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x11\xe0A\x02\xbaH\vr\t\x10\x01\x18\xc8\x012\x02\\SR\vdisplayName\x12;\n" +
 	"\x06preset\x18\x03 \x01(\x0e2\x17.agency.v1.ApiKeyPresetB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06preset\"Z\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06preset\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12!\n" +
+	"\flong_running\x18\x05 \x01(\bR\vlongRunning\"}\n" +
 	"\x13AuditApiKeysRequest\x12C\n" +
-	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\"}\n" +
+	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12!\n" +
+	"\flong_running\x18\x02 \x01(\bR\vlongRunning\"\xa0\x01\n" +
 	"\x11ListAccessRequest\x12C\n" +
 	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xbaH\n" +
-	"\xd8\x01\x01r\x05\x18\xc0\x02`\x01R\x05email\"d\n" +
+	"\xd8\x01\x01r\x05\x18\xc0\x02`\x01R\x05email\x12!\n" +
+	"\flong_running\x18\x03 \x01(\bR\vlongRunning\"\x87\x01\n" +
 	"\x1dListPendingInvitationsRequest\x12C\n" +
-	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector*\xb4\x02\n" +
+	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x12!\n" +
+	"\flong_running\x18\x02 \x01(\bR\vlongRunning\"\x94\x01\n" +
+	"\x06Person\x12#\n" +
+	"\x05email\x18\x01 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x127\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.agency.v1.MemberRoleB\f\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\x12,\n" +
+	"\vpermissions\x18\x03 \x03(\tB\n" +
+	"\xbaH\a\x92\x01\x04\x10@\x18\x01R\vpermissions\"\xdc\x01\n" +
+	"\x15OnboardMembersRequest\x12C\n" +
+	"\bselector\x18\x01 \x01(\v2\x1c.agency.v1.WorkspaceSelectorB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\bselector\x129\n" +
+	"\x06people\x18\x02 \x03(\v2\x11.agency.v1.PersonB\x0e\xe0A\x02\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x06people\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*\xb4\x02\n" +
 	"\rFanoutOutcome\x12\x1e\n" +
 	"\x1aFANOUT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FANOUT_OUTCOME_CREATED\x10\x01\x12\x1a\n" +
@@ -1546,8 +1943,7 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x13FANOUT_OUTCOME_READ\x10\x06\x12\x19\n" +
 	"\x15FANOUT_OUTCOME_FAILED\x10\a\x12 \n" +
 	"\x1cFANOUT_OUTCOME_NOT_ATTEMPTED\x10\b\x12\x1c\n" +
-	"\x18FANOUT_OUTCOME_TIMED_OUT\x10\t2\x98\n" +
-	"\n" +
+	"\x18FANOUT_OUTCOME_TIMED_OUT\x10\t2\xbb\v\n" +
 	"\rFanoutService\x12\x81\x01\n" +
 	"\x16InviteMemberEverywhere\x12(.agency.v1.InviteMemberEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:inviteMember\x12\x8d\x01\n" +
 	"\x1aUpdateMemberRoleEverywhere\x12,.agency.v1.UpdateMemberRoleEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/fanout:updateMemberRole\x12\x81\x01\n" +
@@ -1559,7 +1955,9 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\fAuditApiKeys\x12\x1e.agency.v1.AuditApiKeysRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:auditApiKeys\x12g\n" +
 	"\n" +
 	"ListAccess\x12\x1c.agency.v1.ListAccessRequest\x1a\x19.agency.v1.FanoutResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/fanout:listAccess\x12\x8b\x01\n" +
-	"\x16ListPendingInvitations\x12(.agency.v1.ListPendingInvitationsRequest\x1a\x19.agency.v1.FanoutResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/fanout:listPendingInvitationsB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\x16ListPendingInvitations\x12(.agency.v1.ListPendingInvitationsRequest\x1a\x19.agency.v1.FanoutResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/fanout:listPendingInvitations\x12\xa0\x01\n" +
+	"\x0eOnboardMembers\x12 .agency.v1.OnboardMembersRequest\x1a\x1d.google.longrunning.Operation\"M\xcaA&\n" +
+	"\x11OperationResponse\x12\x11OperationMetadata\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/fanout:onboardMembersB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_fanout_proto_rawDescOnce sync.Once
@@ -1574,7 +1972,7 @@ func file_agency_v1_fanout_proto_rawDescGZIP() []byte {
 }
 
 var file_agency_v1_fanout_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_agency_v1_fanout_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_agency_v1_fanout_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_agency_v1_fanout_proto_goTypes = []any{
 	(FanoutOutcome)(0),                        // 0: agency.v1.FanoutOutcome
 	(*WorkspaceSelector)(nil),                 // 1: agency.v1.WorkspaceSelector
@@ -1596,72 +1994,81 @@ var file_agency_v1_fanout_proto_goTypes = []any{
 	(*AuditApiKeysRequest)(nil),               // 17: agency.v1.AuditApiKeysRequest
 	(*ListAccessRequest)(nil),                 // 18: agency.v1.ListAccessRequest
 	(*ListPendingInvitationsRequest)(nil),     // 19: agency.v1.ListPendingInvitationsRequest
-	(*ApiKey)(nil),                            // 20: agency.v1.ApiKey
-	(*Member)(nil),                            // 21: agency.v1.Member
-	(*status.Status)(nil),                     // 22: google.rpc.Status
-	(*durationpb.Duration)(nil),               // 23: google.protobuf.Duration
-	(*Tag)(nil),                               // 24: agency.v1.Tag
-	(*GroupMember)(nil),                       // 25: agency.v1.GroupMember
-	(MemberRole)(0),                           // 26: agency.v1.MemberRole
-	(ApiKeyPreset)(0),                         // 27: agency.v1.ApiKeyPreset
+	(*Person)(nil),                            // 20: agency.v1.Person
+	(*OnboardMembersRequest)(nil),             // 21: agency.v1.OnboardMembersRequest
+	(*ApiKey)(nil),                            // 22: agency.v1.ApiKey
+	(*Member)(nil),                            // 23: agency.v1.Member
+	(*status.Status)(nil),                     // 24: google.rpc.Status
+	(*durationpb.Duration)(nil),               // 25: google.protobuf.Duration
+	(*Tag)(nil),                               // 26: agency.v1.Tag
+	(*GroupMember)(nil),                       // 27: agency.v1.GroupMember
+	(MemberRole)(0),                           // 28: agency.v1.MemberRole
+	(*longrunningpb.Operation)(nil),           // 29: google.longrunning.Operation
+	(ApiKeyPreset)(0),                         // 30: agency.v1.ApiKeyPreset
 }
 var file_agency_v1_fanout_proto_depIdxs = []int32{
-	20, // 0: agency.v1.CreatedApiKey.api_key:type_name -> agency.v1.ApiKey
-	20, // 1: agency.v1.ApiKeyList.api_keys:type_name -> agency.v1.ApiKey
-	21, // 2: agency.v1.MemberList.members:type_name -> agency.v1.Member
+	22, // 0: agency.v1.CreatedApiKey.api_key:type_name -> agency.v1.ApiKey
+	22, // 1: agency.v1.ApiKeyList.api_keys:type_name -> agency.v1.ApiKey
+	23, // 2: agency.v1.MemberList.members:type_name -> agency.v1.Member
 	0,  // 3: agency.v1.WorkspaceResult.outcome:type_name -> agency.v1.FanoutOutcome
-	22, // 4: agency.v1.WorkspaceResult.status:type_name -> google.rpc.Status
-	23, // 5: agency.v1.WorkspaceResult.duration:type_name -> google.protobuf.Duration
-	21, // 6: agency.v1.WorkspaceResult.member:type_name -> agency.v1.Member
-	24, // 7: agency.v1.WorkspaceResult.tag:type_name -> agency.v1.Tag
+	24, // 4: agency.v1.WorkspaceResult.status:type_name -> google.rpc.Status
+	25, // 5: agency.v1.WorkspaceResult.duration:type_name -> google.protobuf.Duration
+	23, // 6: agency.v1.WorkspaceResult.member:type_name -> agency.v1.Member
+	26, // 7: agency.v1.WorkspaceResult.tag:type_name -> agency.v1.Tag
 	2,  // 8: agency.v1.WorkspaceResult.created_api_key:type_name -> agency.v1.CreatedApiKey
 	3,  // 9: agency.v1.WorkspaceResult.api_keys:type_name -> agency.v1.ApiKeyList
 	4,  // 10: agency.v1.WorkspaceResult.members:type_name -> agency.v1.MemberList
-	25, // 11: agency.v1.WorkspaceResult.group_member:type_name -> agency.v1.GroupMember
-	23, // 12: agency.v1.FanoutSummary.duration:type_name -> google.protobuf.Duration
+	27, // 11: agency.v1.WorkspaceResult.group_member:type_name -> agency.v1.GroupMember
+	25, // 12: agency.v1.FanoutSummary.duration:type_name -> google.protobuf.Duration
 	8,  // 13: agency.v1.PersonAccess.workspaces:type_name -> agency.v1.WorkspaceRole
-	26, // 14: agency.v1.WorkspaceRole.role:type_name -> agency.v1.MemberRole
+	28, // 14: agency.v1.WorkspaceRole.role:type_name -> agency.v1.MemberRole
 	5,  // 15: agency.v1.FanoutResponse.results:type_name -> agency.v1.WorkspaceResult
 	6,  // 16: agency.v1.FanoutResponse.summary:type_name -> agency.v1.FanoutSummary
 	7,  // 17: agency.v1.FanoutResponse.access_matrix:type_name -> agency.v1.PersonAccess
-	1,  // 18: agency.v1.InviteMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	26, // 19: agency.v1.InviteMemberEverywhereRequest.role:type_name -> agency.v1.MemberRole
-	1,  // 20: agency.v1.UpdateMemberRoleEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	26, // 21: agency.v1.UpdateMemberRoleEverywhereRequest.role:type_name -> agency.v1.MemberRole
-	1,  // 22: agency.v1.RemoveMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 23: agency.v1.InviteSubWorkspacesToGroupRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 24: agency.v1.EnsureTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 25: agency.v1.DeleteTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 26: agency.v1.CreateApiKeyEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	27, // 27: agency.v1.CreateApiKeyEverywhereRequest.preset:type_name -> agency.v1.ApiKeyPreset
-	1,  // 28: agency.v1.AuditApiKeysRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 29: agency.v1.ListAccessRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 30: agency.v1.ListPendingInvitationsRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	10, // 31: agency.v1.FanoutService.InviteMemberEverywhere:input_type -> agency.v1.InviteMemberEverywhereRequest
-	11, // 32: agency.v1.FanoutService.UpdateMemberRoleEverywhere:input_type -> agency.v1.UpdateMemberRoleEverywhereRequest
-	12, // 33: agency.v1.FanoutService.RemoveMemberEverywhere:input_type -> agency.v1.RemoveMemberEverywhereRequest
-	13, // 34: agency.v1.FanoutService.InviteSubWorkspacesToGroup:input_type -> agency.v1.InviteSubWorkspacesToGroupRequest
-	14, // 35: agency.v1.FanoutService.EnsureTagEverywhere:input_type -> agency.v1.EnsureTagEverywhereRequest
-	15, // 36: agency.v1.FanoutService.DeleteTagEverywhere:input_type -> agency.v1.DeleteTagEverywhereRequest
-	16, // 37: agency.v1.FanoutService.CreateApiKeyEverywhere:input_type -> agency.v1.CreateApiKeyEverywhereRequest
-	17, // 38: agency.v1.FanoutService.AuditApiKeys:input_type -> agency.v1.AuditApiKeysRequest
-	18, // 39: agency.v1.FanoutService.ListAccess:input_type -> agency.v1.ListAccessRequest
-	19, // 40: agency.v1.FanoutService.ListPendingInvitations:input_type -> agency.v1.ListPendingInvitationsRequest
-	9,  // 41: agency.v1.FanoutService.InviteMemberEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 42: agency.v1.FanoutService.UpdateMemberRoleEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 43: agency.v1.FanoutService.RemoveMemberEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 44: agency.v1.FanoutService.InviteSubWorkspacesToGroup:output_type -> agency.v1.FanoutResponse
-	9,  // 45: agency.v1.FanoutService.EnsureTagEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 46: agency.v1.FanoutService.DeleteTagEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 47: agency.v1.FanoutService.CreateApiKeyEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 48: agency.v1.FanoutService.AuditApiKeys:output_type -> agency.v1.FanoutResponse
-	9,  // 49: agency.v1.FanoutService.ListAccess:output_type -> agency.v1.FanoutResponse
-	9,  // 50: agency.v1.FanoutService.ListPendingInvitations:output_type -> agency.v1.FanoutResponse
-	41, // [41:51] is the sub-list for method output_type
-	31, // [31:41] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	29, // 18: agency.v1.FanoutResponse.operation:type_name -> google.longrunning.Operation
+	1,  // 19: agency.v1.InviteMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	28, // 20: agency.v1.InviteMemberEverywhereRequest.role:type_name -> agency.v1.MemberRole
+	1,  // 21: agency.v1.UpdateMemberRoleEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	28, // 22: agency.v1.UpdateMemberRoleEverywhereRequest.role:type_name -> agency.v1.MemberRole
+	1,  // 23: agency.v1.RemoveMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 24: agency.v1.InviteSubWorkspacesToGroupRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 25: agency.v1.EnsureTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 26: agency.v1.DeleteTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 27: agency.v1.CreateApiKeyEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	30, // 28: agency.v1.CreateApiKeyEverywhereRequest.preset:type_name -> agency.v1.ApiKeyPreset
+	1,  // 29: agency.v1.AuditApiKeysRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 30: agency.v1.ListAccessRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 31: agency.v1.ListPendingInvitationsRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	28, // 32: agency.v1.Person.role:type_name -> agency.v1.MemberRole
+	1,  // 33: agency.v1.OnboardMembersRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	20, // 34: agency.v1.OnboardMembersRequest.people:type_name -> agency.v1.Person
+	10, // 35: agency.v1.FanoutService.InviteMemberEverywhere:input_type -> agency.v1.InviteMemberEverywhereRequest
+	11, // 36: agency.v1.FanoutService.UpdateMemberRoleEverywhere:input_type -> agency.v1.UpdateMemberRoleEverywhereRequest
+	12, // 37: agency.v1.FanoutService.RemoveMemberEverywhere:input_type -> agency.v1.RemoveMemberEverywhereRequest
+	13, // 38: agency.v1.FanoutService.InviteSubWorkspacesToGroup:input_type -> agency.v1.InviteSubWorkspacesToGroupRequest
+	14, // 39: agency.v1.FanoutService.EnsureTagEverywhere:input_type -> agency.v1.EnsureTagEverywhereRequest
+	15, // 40: agency.v1.FanoutService.DeleteTagEverywhere:input_type -> agency.v1.DeleteTagEverywhereRequest
+	16, // 41: agency.v1.FanoutService.CreateApiKeyEverywhere:input_type -> agency.v1.CreateApiKeyEverywhereRequest
+	17, // 42: agency.v1.FanoutService.AuditApiKeys:input_type -> agency.v1.AuditApiKeysRequest
+	18, // 43: agency.v1.FanoutService.ListAccess:input_type -> agency.v1.ListAccessRequest
+	19, // 44: agency.v1.FanoutService.ListPendingInvitations:input_type -> agency.v1.ListPendingInvitationsRequest
+	21, // 45: agency.v1.FanoutService.OnboardMembers:input_type -> agency.v1.OnboardMembersRequest
+	9,  // 46: agency.v1.FanoutService.InviteMemberEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 47: agency.v1.FanoutService.UpdateMemberRoleEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 48: agency.v1.FanoutService.RemoveMemberEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 49: agency.v1.FanoutService.InviteSubWorkspacesToGroup:output_type -> agency.v1.FanoutResponse
+	9,  // 50: agency.v1.FanoutService.EnsureTagEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 51: agency.v1.FanoutService.DeleteTagEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 52: agency.v1.FanoutService.CreateApiKeyEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 53: agency.v1.FanoutService.AuditApiKeys:output_type -> agency.v1.FanoutResponse
+	9,  // 54: agency.v1.FanoutService.ListAccess:output_type -> agency.v1.FanoutResponse
+	9,  // 55: agency.v1.FanoutService.ListPendingInvitations:output_type -> agency.v1.FanoutResponse
+	29, // 56: agency.v1.FanoutService.OnboardMembers:output_type -> google.longrunning.Operation
+	46, // [46:57] is the sub-list for method output_type
+	35, // [35:46] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_agency_v1_fanout_proto_init() }
@@ -1687,7 +2094,7 @@ func file_agency_v1_fanout_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agency_v1_fanout_proto_rawDesc), len(file_agency_v1_fanout_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

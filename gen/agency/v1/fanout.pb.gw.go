@@ -305,6 +305,33 @@ func local_request_FanoutService_ListPendingInvitations_0(ctx context.Context, m
 	return msg, metadata, err
 }
 
+func request_FanoutService_OnboardMembers_0(ctx context.Context, marshaler runtime.Marshaler, client FanoutServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq OnboardMembersRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.OnboardMembers(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_FanoutService_OnboardMembers_0(ctx context.Context, marshaler runtime.Marshaler, server FanoutServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq OnboardMembersRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.OnboardMembers(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterFanoutServiceHandlerServer registers the http handlers for service FanoutService to "mux".
 // UnaryRPC     :call FanoutServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -510,6 +537,26 @@ func RegisterFanoutServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_FanoutService_ListPendingInvitations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_FanoutService_OnboardMembers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/agency.v1.FanoutService/OnboardMembers", runtime.WithHTTPPathPattern("/v1/fanout:onboardMembers"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_FanoutService_OnboardMembers_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FanoutService_OnboardMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -721,6 +768,23 @@ func RegisterFanoutServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_FanoutService_ListPendingInvitations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_FanoutService_OnboardMembers_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/agency.v1.FanoutService/OnboardMembers", runtime.WithHTTPPathPattern("/v1/fanout:onboardMembers"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_FanoutService_OnboardMembers_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_FanoutService_OnboardMembers_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -735,6 +799,7 @@ var (
 	pattern_FanoutService_AuditApiKeys_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "fanout"}, "auditApiKeys"))
 	pattern_FanoutService_ListAccess_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "fanout"}, "listAccess"))
 	pattern_FanoutService_ListPendingInvitations_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "fanout"}, "listPendingInvitations"))
+	pattern_FanoutService_OnboardMembers_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "fanout"}, "onboardMembers"))
 )
 
 var (
@@ -748,4 +813,5 @@ var (
 	forward_FanoutService_AuditApiKeys_0               = runtime.ForwardResponseMessage
 	forward_FanoutService_ListAccess_0                 = runtime.ForwardResponseMessage
 	forward_FanoutService_ListPendingInvitations_0     = runtime.ForwardResponseMessage
+	forward_FanoutService_OnboardMembers_0             = runtime.ForwardResponseMessage
 )

@@ -7,6 +7,7 @@
 package agencyv1
 
 import (
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	context "context"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
@@ -29,6 +30,7 @@ const (
 	FanoutService_AuditApiKeys_FullMethodName               = "/agency.v1.FanoutService/AuditApiKeys"
 	FanoutService_ListAccess_FullMethodName                 = "/agency.v1.FanoutService/ListAccess"
 	FanoutService_ListPendingInvitations_FullMethodName     = "/agency.v1.FanoutService/ListPendingInvitations"
+	FanoutService_OnboardMembers_FullMethodName             = "/agency.v1.FanoutService/OnboardMembers"
 )
 
 // FanoutServiceClient is the client API for FanoutService service.
@@ -70,6 +72,12 @@ type FanoutServiceClient interface {
 	ListAccess(ctx context.Context, in *ListAccessRequest, opts ...grpc.CallOption) (*FanoutResponse, error)
 	// Pending invitations across the selected workspaces.
 	ListPendingInvitations(ctx context.Context, in *ListPendingInvitationsRequest, opts ...grpc.CallOption) (*FanoutResponse, error)
+	// Invites people into every selected workspace, each with their role, as
+	// a durable operation: it returns at once, with the operation and all its
+	// items stored; any replica works on it, and a crashed replica's items are
+	// taken over. One item per workspace × person; present members and
+	// pending invitations are ALREADY_DONE.
+	OnboardMembers(ctx context.Context, in *OnboardMembersRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error)
 }
 
 type fanoutServiceClient struct {
@@ -180,6 +188,16 @@ func (c *fanoutServiceClient) ListPendingInvitations(ctx context.Context, in *Li
 	return out, nil
 }
 
+func (c *fanoutServiceClient) OnboardMembers(ctx context.Context, in *OnboardMembersRequest, opts ...grpc.CallOption) (*longrunningpb.Operation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(longrunningpb.Operation)
+	err := c.cc.Invoke(ctx, FanoutService_OnboardMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FanoutServiceServer is the server API for FanoutService service.
 // All implementations must embed UnimplementedFanoutServiceServer
 // for forward compatibility.
@@ -219,6 +237,12 @@ type FanoutServiceServer interface {
 	ListAccess(context.Context, *ListAccessRequest) (*FanoutResponse, error)
 	// Pending invitations across the selected workspaces.
 	ListPendingInvitations(context.Context, *ListPendingInvitationsRequest) (*FanoutResponse, error)
+	// Invites people into every selected workspace, each with their role, as
+	// a durable operation: it returns at once, with the operation and all its
+	// items stored; any replica works on it, and a crashed replica's items are
+	// taken over. One item per workspace × person; present members and
+	// pending invitations are ALREADY_DONE.
+	OnboardMembers(context.Context, *OnboardMembersRequest) (*longrunningpb.Operation, error)
 	mustEmbedUnimplementedFanoutServiceServer()
 }
 
@@ -258,6 +282,9 @@ func (UnimplementedFanoutServiceServer) ListAccess(context.Context, *ListAccessR
 }
 func (UnimplementedFanoutServiceServer) ListPendingInvitations(context.Context, *ListPendingInvitationsRequest) (*FanoutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPendingInvitations not implemented")
+}
+func (UnimplementedFanoutServiceServer) OnboardMembers(context.Context, *OnboardMembersRequest) (*longrunningpb.Operation, error) {
+	return nil, status.Error(codes.Unimplemented, "method OnboardMembers not implemented")
 }
 func (UnimplementedFanoutServiceServer) mustEmbedUnimplementedFanoutServiceServer() {}
 func (UnimplementedFanoutServiceServer) testEmbeddedByValue()                       {}
@@ -460,6 +487,24 @@ func _FanoutService_ListPendingInvitations_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FanoutService_OnboardMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OnboardMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FanoutServiceServer).OnboardMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FanoutService_OnboardMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FanoutServiceServer).OnboardMembers(ctx, req.(*OnboardMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FanoutService_ServiceDesc is the grpc.ServiceDesc for FanoutService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -506,6 +551,10 @@ var FanoutService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPendingInvitations",
 			Handler:    _FanoutService_ListPendingInvitations_Handler,
+		},
+		{
+			MethodName: "OnboardMembers",
+			Handler:    _FanoutService_OnboardMembers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -401,7 +401,11 @@ type InviteGroupMemberRequest struct {
 	//
 	//	*InviteGroupMemberRequest_Workspace
 	//	*InviteGroupMemberRequest_InstantlyWorkspaceId
-	SubWorkspace  isInviteGroupMemberRequest_SubWorkspace `protobuf_oneof:"sub_workspace"`
+	SubWorkspace isInviteGroupMemberRequest_SubWorkspace `protobuf_oneof:"sub_workspace"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +472,13 @@ func (x *InviteGroupMemberRequest) GetInstantlyWorkspaceId() string {
 	return ""
 }
 
+func (x *InviteGroupMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type isInviteGroupMemberRequest_SubWorkspace interface {
 	isInviteGroupMemberRequest_SubWorkspace()
 }
@@ -490,7 +501,11 @@ func (*InviteGroupMemberRequest_InstantlyWorkspaceId) isInviteGroupMemberRequest
 type RemoveGroupMemberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}/groupMembers/{group_member}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +543,13 @@ func (*RemoveGroupMemberRequest) Descriptor() ([]byte, []int) {
 func (x *RemoveGroupMemberRequest) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -614,14 +636,18 @@ const file_agency_v1_group_members_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"\x7f\n" +
 	"\x18ListGroupMembersResponse\x12;\n" +
 	"\rgroup_members\x18\x01 \x03(\v2\x16.agency.v1.GroupMemberR\fgroupMembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9f\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcb\x02\n" +
 	"\x18InviteGroupMemberRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12V\n" +
 	"\tworkspace\x18\x02 \x01(\tB6\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$H\x00R\tworkspace\x12@\n" +
-	"\x16instantly_workspace_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\x14instantlyWorkspaceIdB\x16\n" +
-	"\rsub_workspace\x12\x05\xbaH\x02\b\x01\"\x89\x01\n" +
+	"\x16instantly_workspace_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\x14instantlyWorkspaceId\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestIdB\x16\n" +
+	"\rsub_workspace\x12\x05\xbaH\x02\b\x01\"\xb5\x01\n" +
 	"\x18RemoveGroupMemberRequest\x12m\n" +
-	"\x04name\x18\x01 \x01(\tBY\xe0A\x02\xbaHSrQ2O^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/groupMembers/[A-Za-z0-9-]{1,64}$R\x04name\"e\n" +
+	"\x04name\x18\x01 \x01(\tBY\xe0A\x02\xbaHSrQ2O^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/groupMembers/[A-Za-z0-9-]{1,64}$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"e\n" +
 	"\x14GetGroupAdminRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name2\xa7\x04\n" +
 	"\x12GroupMemberService\x12\x8b\x01\n" +

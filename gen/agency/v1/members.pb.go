@@ -410,7 +410,11 @@ type InviteMemberRequest struct {
 	// Optional fine-grained permissions, from Instantly's permission enum.
 	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	// Optional nickname.
-	Nickname      string `protobuf:"bytes,5,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	Nickname string `protobuf:"bytes,5,opt,name=nickname,proto3" json:"nickname,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,13 +484,24 @@ func (x *InviteMemberRequest) GetNickname() string {
 	return ""
 }
 
+func (x *InviteMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for MemberService.UpdateMemberRole.
 type UpdateMemberRoleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}/members/{member}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// ADMIN, EDITOR or VIEW.
-	Role          MemberRole `protobuf:"varint,2,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
+	Role MemberRole `protobuf:"varint,2,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,11 +550,22 @@ func (x *UpdateMemberRoleRequest) GetRole() MemberRole {
 	return MemberRole_MEMBER_ROLE_UNSPECIFIED
 }
 
+func (x *UpdateMemberRoleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for MemberService.RemoveMember.
 type RemoveMemberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}/members/{member}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -581,6 +607,13 @@ func (x *RemoveMemberRequest) GetName() string {
 	return ""
 }
 
+func (x *RemoveMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_agency_v1_members_proto protoreflect.FileDescriptor
 
 const file_agency_v1_members_proto_rawDesc = "" +
@@ -611,19 +644,25 @@ const file_agency_v1_members_proto_rawDesc = "" +
 	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"w\n" +
 	"\x10GetMemberRequest\x12c\n" +
-	"\x04name\x18\x01 \x01(\tBO\xe0A\x02\xbaHIrG2E^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/members/[^/\\s]{1,320}$R\x04name\"\x9d\x02\n" +
+	"\x04name\x18\x01 \x01(\tBO\xe0A\x02\xbaHIrG2E^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/members/[^/\\s]{1,320}$R\x04name\"\xc9\x02\n" +
 	"\x13InviteMemberRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x12:\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x15.agency.v1.MemberRoleB\x0f\xe0A\x02\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\x12,\n" +
 	"\vpermissions\x18\x04 \x03(\tB\n" +
 	"\xbaH\a\x92\x01\x04\x10@\x18\x01R\vpermissions\x12$\n" +
-	"\bnickname\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\bnickname\"\xba\x01\n" +
+	"\bnickname\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\bnickname\x12*\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xe6\x01\n" +
 	"\x17UpdateMemberRoleRequest\x12c\n" +
 	"\x04name\x18\x01 \x01(\tBO\xe0A\x02\xbaHIrG2E^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/members/[^/\\s]{1,320}$R\x04name\x12:\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x15.agency.v1.MemberRoleB\x0f\xe0A\x02\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\"z\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.agency.v1.MemberRoleB\x0f\xe0A\x02\xbaH\t\x82\x01\x06\x18\x02\x18\x03\x18\x04R\x04role\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa6\x01\n" +
 	"\x13RemoveMemberRequest\x12c\n" +
-	"\x04name\x18\x01 \x01(\tBO\xe0A\x02\xbaHIrG2E^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/members/[^/\\s]{1,320}$R\x04name*\x9d\x01\n" +
+	"\x04name\x18\x01 \x01(\tBO\xe0A\x02\xbaHIrG2E^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/members/[^/\\s]{1,320}$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*\x9d\x01\n" +
 	"\n" +
 	"MemberRole\x12\x1b\n" +
 	"\x17MEMBER_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +

@@ -586,7 +586,11 @@ type CreateTagRequest struct {
 	// "workspaces/{workspace}".
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// The tag; label is required.
-	Tag           *Tag `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
+	Tag *Tag `protobuf:"bytes,2,opt,name=tag,proto3" json:"tag,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,13 +639,24 @@ func (x *CreateTagRequest) GetTag() *Tag {
 	return nil
 }
 
+func (x *CreateTagRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for TagService.UpdateTag.
 type UpdateTagRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tag with its name and new values.
 	Tag *Tag `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
 	// "label", "description"; over REST filled from the body.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -690,11 +705,22 @@ func (x *UpdateTagRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateTagRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for TagService.DeleteTag.
 type DeleteTagRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}/tags/{tag}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +762,13 @@ func (x *DeleteTagRequest) GetName() string {
 	return ""
 }
 
+func (x *DeleteTagRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for TagService.AssignTags.
 type AssignTagsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -746,7 +779,11 @@ type AssignTagsRequest struct {
 	// ACCOUNT or CAMPAIGN.
 	ResourceType TaggedResourceType `protobuf:"varint,3,opt,name=resource_type,json=resourceType,proto3,enum=agency.v1.TaggedResourceType" json:"resource_type,omitempty"`
 	// Campaign UUIDs, or account emails.
-	ResourceIds   []string `protobuf:"bytes,4,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	ResourceIds []string `protobuf:"bytes,4,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +846,13 @@ func (x *AssignTagsRequest) GetResourceIds() []string {
 	return nil
 }
 
+func (x *AssignTagsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for TagService.UnassignTags.
 type UnassignTagsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -819,7 +863,11 @@ type UnassignTagsRequest struct {
 	// ACCOUNT or CAMPAIGN.
 	ResourceType TaggedResourceType `protobuf:"varint,3,opt,name=resource_type,json=resourceType,proto3,enum=agency.v1.TaggedResourceType" json:"resource_type,omitempty"`
 	// Campaign UUIDs, or account emails.
-	ResourceIds   []string `protobuf:"bytes,4,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	ResourceIds []string `protobuf:"bytes,4,rep,name=resource_ids,json=resourceIds,proto3" json:"resource_ids,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +928,13 @@ func (x *UnassignTagsRequest) GetResourceIds() []string {
 		return x.ResourceIds
 	}
 	return nil
+}
+
+func (x *UnassignTagsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // Request for TagService.ListTagMappings.
@@ -1339,30 +1394,40 @@ const file_agency_v1_tags_proto_rawDesc = "" +
 	"\x04tags\x18\x01 \x03(\v2\x0e.agency.v1.TagR\x04tags\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n" +
 	"\rGetTagRequest\x12e\n" +
-	"\x04name\x18\x01 \x01(\tBQ\xe0A\x02\xbaHKrI2G^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/tags/[A-Za-z0-9-]{1,64}$R\x04name\"\x92\x01\n" +
+	"\x04name\x18\x01 \x01(\tBQ\xe0A\x02\xbaHKrI2G^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/tags/[A-Za-z0-9-]{1,64}$R\x04name\"\xbe\x01\n" +
 	"\x10CreateTagRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12+\n" +
-	"\x03tag\x18\x02 \x01(\v2\x0e.agency.v1.TagB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x03tag\"\x81\x01\n" +
+	"\x03tag\x18\x02 \x01(\v2\x0e.agency.v1.TagB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x03tag\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xad\x01\n" +
 	"\x10UpdateTagRequest\x12+\n" +
 	"\x03tag\x18\x01 \x01(\v2\x0e.agency.v1.TagB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\x03tag\x12@\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x02R\n" +
-	"updateMask\"y\n" +
+	"updateMask\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa5\x01\n" +
 	"\x10DeleteTagRequest\x12e\n" +
-	"\x04name\x18\x01 \x01(\tBQ\xe0A\x02\xbaHKrI2G^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/tags/[A-Za-z0-9-]{1,64}$R\x04name\"\x8a\x02\n" +
+	"\x04name\x18\x01 \x01(\tBQ\xe0A\x02\xbaHKrI2G^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/tags/[A-Za-z0-9-]{1,64}$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xb6\x02\n" +
 	"\x11AssignTagsRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12 \n" +
 	"\x04tags\x18\x02 \x03(\tB\f\xbaH\t\x92\x01\x06\b\x01\x10d\x18\x01R\x04tags\x12N\n" +
 	"\rresource_type\x18\x03 \x01(\x0e2\x1d.agency.v1.TaggedResourceTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\fresourceType\x120\n" +
 	"\fresource_ids\x18\x04 \x03(\tB\r\xbaH\n" +
-	"\x92\x01\a\b\x01\x10\xe8\a\x18\x01R\vresourceIds\"\x8c\x02\n" +
+	"\x92\x01\a\b\x01\x10\xe8\a\x18\x01R\vresourceIds\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xb8\x02\n" +
 	"\x13UnassignTagsRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12 \n" +
 	"\x04tags\x18\x02 \x03(\tB\f\xbaH\t\x92\x01\x06\b\x01\x10d\x18\x01R\x04tags\x12N\n" +
 	"\rresource_type\x18\x03 \x01(\x0e2\x1d.agency.v1.TaggedResourceTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\fresourceType\x120\n" +
 	"\fresource_ids\x18\x04 \x03(\tB\r\xbaH\n" +
-	"\x92\x01\a\b\x01\x10\xe8\a\x18\x01R\vresourceIds\"\xe9\x01\n" +
+	"\x92\x01\a\b\x01\x10\xe8\a\x18\x01R\vresourceIds\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xe9\x01\n" +
 	"\x16ListTagMappingsRequest\x12Q\n" +
 	"\x06parent\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x06parent\x12&\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +

@@ -256,8 +256,12 @@ type CreateWorkspaceRequest struct {
 	// With workspace.admin_workspace: the Instantly id of the sub workspace
 	// to register (no api_key then).
 	SubWorkspaceId string `protobuf:"bytes,3,opt,name=sub_workspace_id,json=subWorkspaceId,proto3" json:"sub_workspace_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateWorkspaceRequest) Reset() {
@@ -307,6 +311,13 @@ func (x *CreateWorkspaceRequest) GetWorkspaceId() string {
 func (x *CreateWorkspaceRequest) GetSubWorkspaceId() string {
 	if x != nil {
 		return x.SubWorkspaceId
+	}
+	return ""
+}
+
+func (x *CreateWorkspaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -485,7 +496,11 @@ type UpdateWorkspaceRequest struct {
 	Workspace *Workspace `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
 	// Fields to change: "display_name", "labels". Over REST it is filled from
 	// the fields present in the body.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,11 +549,22 @@ func (x *UpdateWorkspaceRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+func (x *UpdateWorkspaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.DeleteWorkspace.
 type DeleteWorkspaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,13 +606,24 @@ func (x *DeleteWorkspaceRequest) GetName() string {
 	return ""
 }
 
+func (x *DeleteWorkspaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.RotateWorkspaceCredential.
 type RotateWorkspaceCredentialRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}".
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The new Instantly API key. Write-only.
-	ApiKey        string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	ApiKey string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,11 +672,22 @@ func (x *RotateWorkspaceCredentialRequest) GetApiKey() string {
 	return ""
 }
 
+func (x *RotateWorkspaceCredentialRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.VerifyWorkspace.
 type VerifyWorkspaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -681,6 +729,13 @@ func (x *VerifyWorkspaceRequest) GetName() string {
 	return ""
 }
 
+func (x *VerifyWorkspaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.TransferOwnership.
 type TransferOwnershipRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -689,7 +744,11 @@ type TransferOwnershipRequest struct {
 	// The new owner: an accepted member's email.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// The transfer secret Instantly issued out of band. Write-only, never logged.
-	Sec           string `protobuf:"bytes,3,opt,name=sec,proto3" json:"sec,omitempty"`
+	Sec string `protobuf:"bytes,3,opt,name=sec,proto3" json:"sec,omitempty"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +804,13 @@ func (x *TransferOwnershipRequest) GetSec() string {
 	return ""
 }
 
+func (x *TransferOwnershipRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.RenameInstantlyWorkspace.
 type RenameInstantlyWorkspaceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -752,8 +818,12 @@ type RenameInstantlyWorkspaceRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The new name in Instantly.
 	InstantlyWorkspaceName string `protobuf:"bytes,2,opt,name=instantly_workspace_name,json=instantlyWorkspaceName,proto3" json:"instantly_workspace_name,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenameInstantlyWorkspaceRequest) Reset() {
@@ -800,6 +870,13 @@ func (x *RenameInstantlyWorkspaceRequest) GetInstantlyWorkspaceName() string {
 	return ""
 }
 
+func (x *RenameInstantlyWorkspaceRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // Request for WorkspaceService.DiscoverSubWorkspaces.
 type DiscoverSubWorkspacesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -808,7 +885,11 @@ type DiscoverSubWorkspacesRequest struct {
 	// Register every accepted sub workspace that is not registered yet.
 	Register bool `protobuf:"varint,2,opt,name=register,proto3" json:"register,omitempty"`
 	// Labels for the workspaces registered by this call.
-	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
+	// the first answer and does nothing again; the same id with a different
+	// request is INVALID_ARGUMENT. Kept for 24 hours.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -862,6 +943,13 @@ func (x *DiscoverSubWorkspacesRequest) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *DiscoverSubWorkspacesRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // One sub workspace found in an admin workspace's group.
@@ -1025,11 +1113,13 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\x18STATE_WORKSPACE_MISMATCH\x10\x03\x12\x1e\n" +
 	"\x1aSTATE_UPSTREAM_UNAVAILABLE\x10\x04B\n" +
 	"\n" +
-	"\b_api_key\"\xe7\x01\n" +
+	"\b_api_key\"\x93\x02\n" +
 	"\x16CreateWorkspaceRequest\x12=\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x14.agency.v1.WorkspaceB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tworkspace\x12T\n" +
 	"\fworkspace_id\x18\x02 \x01(\tB1\xe0A\x01\xbaH+\xd8\x01\x01r&2$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\vworkspaceId\x128\n" +
-	"\x10sub_workspace_id\x18\x03 \x01(\tB\x0e\xe0A\x01\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0esubWorkspaceId\"d\n" +
+	"\x10sub_workspace_id\x18\x03 \x01(\tB\x0e\xe0A\x01\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0esubWorkspaceId\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"d\n" +
 	"\x13GetWorkspaceRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\x8b\x01\n" +
 	"\x15ListWorkspacesRequest\x12'\n" +
@@ -1042,29 +1132,43 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\n" +
 	"workspaces\x18\x01 \x03(\v2\x14.agency.v1.WorkspaceR\n" +
 	"workspaces\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x99\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc5\x01\n" +
 	"\x16UpdateWorkspaceRequest\x12=\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x14.agency.v1.WorkspaceB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tworkspace\x12@\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x03\xe0A\x02R\n" +
-	"updateMask\"g\n" +
+	"updateMask\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x93\x01\n" +
 	"\x16DeleteWorkspaceRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\xa9\x01\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xd5\x01\n" +
 	" RotateWorkspaceCredentialRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x126\n" +
-	"\aapi_key\x18\x02 \x01(\tB\x1d\xe0A\x02\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$\x80\x01\x01R\x06apiKey\"g\n" +
+	"\aapi_key\x18\x02 \x01(\tB\x1d\xe0A\x02\xe0A\x04\xbaH\x11r\x0f\x10\b\x18\x80\x042\b^[!-~]+$\x80\x01\x01R\x06apiKey\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\x93\x01\n" +
 	"\x16VerifyWorkspaceRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\xb5\x01\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xe1\x01\n" +
 	"\x18TransferOwnershipRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12#\n" +
 	"\x05email\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x18\xc0\x02`\x01R\x05email\x12%\n" +
-	"\x03sec\x18\x03 \x01(\tB\x13\xe0A\x02\xe0A\x04\xbaH\ar\x05\x10\x01\x18\x80\x04\x80\x01\x01R\x03sec\"\xbb\x01\n" +
+	"\x03sec\x18\x03 \x01(\tB\x13\xe0A\x02\xe0A\x04\xbaH\ar\x05\x10\x01\x18\x80\x04\x80\x01\x01R\x03sec\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xe7\x01\n" +
 	"\x1fRenameInstantlyWorkspaceRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12I\n" +
-	"\x18instantly_workspace_name\x18\x02 \x01(\tB\x0f\xe0A\x02\xbaH\tr\a\x18\xc8\x012\x02\\SR\x16instantlyWorkspaceName\"\x9b\x02\n" +
+	"\x18instantly_workspace_name\x18\x02 \x01(\tB\x0f\xe0A\x02\xbaH\tr\a\x18\xc8\x012\x02\\SR\x16instantlyWorkspaceName\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xc7\x02\n" +
 	"\x1cDiscoverSubWorkspacesRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\x12\x1a\n" +
 	"\bregister\x18\x02 \x01(\bR\bregister\x12U\n" +
-	"\x06labels\x18\x03 \x03(\v23.agency.v1.DiscoverSubWorkspacesRequest.LabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x1a9\n" +
+	"\x06labels\x18\x03 \x03(\v23.agency.v1.DiscoverSubWorkspacesRequest.LabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\x06labels\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x02\n" +
