@@ -129,9 +129,11 @@ func TestExpiredToken(t *testing.T) {
 	wantCode(t, err, codes.Unauthenticated)
 }
 
-// TestAuditTrail: every mutating call leaves one event naming the caller
-// (never a secret), the method, the request id and the workspace; reads
-// leave none; only admins read the trail.
+// TestAuditTrail: every mutating call that runs leaves a started event
+// (empty code) before its effect and its outcome after it, both naming the
+// caller (never a secret), the method, the request id and the workspace; a
+// refused call leaves its outcome only; reads leave none; only admins read
+// the trail.
 func TestAuditTrail(t *testing.T) {
 	e := startEnv(t, redisBackend)
 	ctx := context.Background()
@@ -160,7 +162,10 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatalf("event %v", ev)
 		}
 	}
-	want := "/agency.v1.MemberService/InviteMember:InvalidArgument,/agency.v1.ApiKeyService/CreateApiKey:OK,/agency.v1.TagService/CreateTag:OK,/agency.v1.WorkspaceService/CreateWorkspace:OK"
+	want := "/agency.v1.MemberService/InviteMember:InvalidArgument," +
+		"/agency.v1.ApiKeyService/CreateApiKey:OK,/agency.v1.ApiKeyService/CreateApiKey:," +
+		"/agency.v1.TagService/CreateTag:OK,/agency.v1.TagService/CreateTag:," +
+		"/agency.v1.WorkspaceService/CreateWorkspace:OK,/agency.v1.WorkspaceService/CreateWorkspace:"
 	if strings.Join(methods, ",") != want {
 		t.Fatalf("events %v\nwant %s", methods, want)
 	}

@@ -28,13 +28,20 @@ import (
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/authz"
+	"github.com/agencyplane/agencyplane/internal/idempotency"
 )
 
 // The interceptor order is part of the design (see README): recovery →
-// request id → logging → metrics → authn → validation → error mapping →
-// handler. Recovery is outermost so a panic anywhere becomes Internal;
-// logging sees the mapped error with its cause; authn runs before
-// validation so unauthenticated callers learn nothing about the API.
+// request id → logging → deadline → metrics → authn → authz → audit
+// (outcome) → validation → request_id (idempotency) → audit (started) →
+// error mapping → handler. Recovery is outermost so a panic anywhere
+// becomes Internal; logging sees the mapped error with its cause; authn
+// runs before validation so unauthenticated callers learn nothing about
+// the API. The outcome event wraps validation so refused calls are
+// audited too; request_id runs after validation (a malformed id is refused
+// first) and before the started event, so a replay, which does nothing,
+// appends no event; the started event is the last step before the handler:
+// nothing reaches Instantly unless it was appended.
 
 const requestIDHeader = "x-request-id"
 
@@ -51,6 +58,8 @@ type callInfoKey struct{}
 type callInfo struct {
 	requestID string
 	principal string
+	// replay: answered from a stored request_id outcome.
+	replay bool
 }
 
 func callInfoFrom(ctx context.Context) *callInfo {
@@ -92,6 +101,7 @@ type interceptors struct {
 	authn         *auth.Authenticator
 	authz         *authz.Authorizer
 	audit         *auditor
+	idempotency   *idempotency.Interceptor
 	validator     protovalidate.Validator
 	metrics       *grpcprom.ServerMetrics
 	gatewaySecret string
@@ -109,6 +119,8 @@ func (ic *interceptors) unary() []grpc.UnaryServerInterceptor {
 		ic.unaryAuth,
 		ic.audit.unary,
 		ic.unaryValidate,
+		ic.idempotency.Unary,
+		ic.audit.unaryStarted,
 		unaryMapErrors,
 	}
 }
@@ -170,6 +182,9 @@ func (ic *interceptors) logCall(ctx context.Context, method string, ci *callInfo
 		"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 	if ci.principal != "" {
 		attrs = append(attrs, "principal", ci.principal)
+	}
+	if ci.replay {
+		attrs = append(attrs, "replay", true)
 	}
 	if err != nil {
 		var ae *apierr.Error

@@ -30,7 +30,9 @@ import (
 
 	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/authz"
+	"github.com/agencyplane/agencyplane/internal/idempotency"
 	"github.com/agencyplane/agencyplane/internal/store"
+	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
 // Service is one gRPC service with its REST registration.
@@ -66,6 +68,11 @@ type Options struct {
 	ReadinessInterval time.Duration
 	// Registry receives the server's metrics. Default: a new registry.
 	Registry *prometheus.Registry
+	// Idempotency configures request_id (AIP-155). The server sets Mutating
+	// (from Authz) and Logger when unset, and calls OnReplay after its own
+	// bookkeeping. Without a Store, records are kept in memory (the
+	// embedded backend); without a Keyring, sealed with a random key.
+	Idempotency idempotency.Options
 }
 
 // Server is a running agencyd.
@@ -121,6 +128,9 @@ func New(opts Options) (*Server, error) {
 		audit:         &auditor{store: opts.Store.Audit(), authz: opts.Authz, logger: opts.Logger, now: time.Now},
 		gatewaySecret: secret, requestTimeout: opts.RequestTimeout,
 	}
+	if ic.idempotency, err = newIdempotency(opts); err != nil {
+		return nil, err
+	}
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.unary()...),
 		grpc.ChainStreamInterceptor(ic.stream()...),
@@ -152,6 +162,44 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: listen HTTP %s: %w", opts.HTTPAddr, err)
 	}
 	return s, nil
+}
+
+// newIdempotency completes opts.Idempotency with the server's parts.
+func newIdempotency(opts Options) (*idempotency.Interceptor, error) {
+	o := opts.Idempotency
+	if o.Store == nil {
+		o.Store = idempotency.NewMemoryStore(nil)
+	}
+	if o.Keyring == nil {
+		// Only the embedded store may use a key no other replica has.
+		if opts.Idempotency.Store != nil {
+			return nil, errors.New("server: Idempotency.Keyring is required with an Idempotency.Store")
+		}
+		key, err := vault.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		if o.Keyring, err = vault.NewKeyring(key); err != nil {
+			return nil, err
+		}
+	}
+	if o.Mutating == nil {
+		o.Mutating = func(method string) bool {
+			r, ok := opts.Authz.Rule(method)
+			return ok && r.Mutating
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = opts.Logger
+	}
+	next := o.OnReplay
+	o.OnReplay = func(ctx context.Context) {
+		markReplay(ctx)
+		if next != nil {
+			next(ctx)
+		}
+	}
+	return idempotency.New(o)
 }
 
 // GRPCAddr is the bound gRPC address.

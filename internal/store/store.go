@@ -150,19 +150,33 @@ type Tokens interface {
 	Update(ctx context.Context, id string, fn func(*Token) error) (*Token, error)
 }
 
-// AuditEvent is one mutating call on the control plane.
+// Audit event phases. A mutating call that reaches its handler appends a
+// started event before anything is sent upstream, then a finished one.
+const (
+	AuditPhaseStarted  = "started"
+	AuditPhaseFinished = "finished"
+)
+
+// AuditEvent is one step of a mutating call on the control plane.
 type AuditEvent struct {
-	ID          string    `json:"id"` // assigned by Append, increasing with time
-	Time        time.Time `json:"time"`
-	Principal   string    `json:"principal"`
-	Role        string    `json:"role"`
-	Method      string    `json:"method"`
-	RequestID   string    `json:"request_id"`
-	Workspaces  []string  `json:"workspaces,omitempty"`
-	Code        string    `json:"code"`
-	Succeeded   int       `json:"succeeded"`
-	Failed      int       `json:"failed"`
-	AlreadyDone int       `json:"already_done"`
+	ID        string    `json:"id"` // assigned by Append, increasing with time
+	Time      time.Time `json:"time"`
+	Principal string    `json:"principal"`
+	Role      string    `json:"role"`
+	Method    string    `json:"method"`
+	RequestID string    `json:"request_id"`
+	// Phase is AuditPhaseStarted or AuditPhaseFinished; empty (events
+	// written before phases existed) means finished.
+	Phase      string   `json:"phase,omitempty"`
+	Workspaces []string `json:"workspaces,omitempty"`
+	// Code is the gRPC code name of a finished call; empty when started.
+	Code        string `json:"code"`
+	Succeeded   int    `json:"succeeded"`
+	Failed      int    `json:"failed"`
+	AlreadyDone int    `json:"already_done"`
+	// Operation names the long-running operation ("operations/…") that
+	// carries on the call's work, when there is one.
+	Operation string `json:"operation,omitempty"`
 }
 
 // AuditQuery selects events, newest first.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -484,6 +485,32 @@ func RunAudit(t *testing.T, newStore Factory) {
 		p1, err := a.List(ctx, store.AuditQuery{Limit: 10, Match: func(e *store.AuditEvent) bool { return e.Principal == "tokens/p1" }})
 		if err != nil || len(p1) != 2 || p1[0].Workspaces[0] != "workspaces/w" {
 			t.Fatalf("filtered: %v %v", p1, err)
+		}
+	})
+	t.Run("EveryFieldRoundTrips", func(t *testing.T) {
+		a := newStore(t).Audit()
+		at := time.Now().UTC().Truncate(time.Millisecond)
+		started := &store.AuditEvent{Time: at, Principal: "tokens/p", Role: "admin", Method: "/agency.v1.FanoutService/OnboardMembers",
+			RequestID: "r1", Phase: store.AuditPhaseStarted, Workspaces: []string{"workspaces/a", "workspaces/b"}}
+		finished := &store.AuditEvent{Time: at.Add(time.Millisecond), Principal: "tokens/p", Role: "admin", Method: started.Method,
+			RequestID: "r1", Phase: store.AuditPhaseFinished, Workspaces: []string{"workspaces/b"}, Code: "OK",
+			Succeeded: 3, Failed: 2, AlreadyDone: 1, Operation: "operations/op1"}
+		for _, e := range []*store.AuditEvent{started, finished} {
+			if err := a.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := a.List(ctx, store.AuditQuery{Limit: 10})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("list: %v %v", got, err)
+		}
+		// Newest first: the outcome, then the started event.
+		for i, want := range []*store.AuditEvent{finished, started} {
+			g := got[i]
+			g.Time = g.Time.UTC()
+			if !reflect.DeepEqual(g, want) {
+				t.Fatalf("event %d:\n got %+v\nwant %+v", i, g, want)
+			}
 		}
 	})
 }
