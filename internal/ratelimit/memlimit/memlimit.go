@@ -72,12 +72,19 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 	if err := ctx.Err(); err != nil {
 		return ratelimit.Result{}, err
 	}
-	at := l.clock()
-	now := at.Sub(l.origin).Microseconds()
 	N := int64(n)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The clock is read under the lock, so decisions are made in the order
+	// of their times (as Redis TIME inside the script does): a time read
+	// before waiting for the lock could be older than a decision already
+	// made, and the admission it reports would look earlier than it was.
+	now := l.clock().Sub(l.origin).Microseconds()
+	// The decision's time at the limiter's resolution (whole µs, as Redis
+	// TIME): admissions reported at finer times than they were decided on
+	// could appear up to 1 µs closer together than the windows allow.
+	at := l.origin.Add(time.Duration(now) * time.Microsecond)
 
 	// The same two passes as the Lua script: check every window of every
 	// bucket, then charge all of them or none.
