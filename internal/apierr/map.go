@@ -11,6 +11,7 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/operations"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
@@ -50,6 +51,8 @@ func FromError(err error) *Error {
 		return Wrap(codes.Aborted, agencyv1.ErrorReason_ERROR_REASON_CONCURRENT_MODIFICATION, "concurrent modification; retry", err)
 	case errors.Is(err, store.ErrUnavailable):
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "state store unavailable", err)
+	case errors.Is(err, operations.ErrUnavailable):
+		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "operation store unavailable", err)
 	}
 	if st, ok := status.FromError(err); ok {
 		return Wrap(st.Code(), agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, st.Message(), err)

@@ -12,11 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 
 	"github.com/agencyplane/agencyplane"
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
@@ -24,7 +27,10 @@ import (
 	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/fanout"
+	"github.com/agencyplane/agencyplane/internal/idempotency"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	memberguard "github.com/agencyplane/agencyplane/internal/members"
+	"github.com/agencyplane/agencyplane/internal/operations"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/redislimit"
@@ -35,6 +41,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/service/bulk"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
 	"github.com/agencyplane/agencyplane/internal/service/members"
+	opservice "github.com/agencyplane/agencyplane/internal/service/operations"
 	"github.com/agencyplane/agencyplane/internal/service/tags"
 	"github.com/agencyplane/agencyplane/internal/service/tokens"
 	"github.com/agencyplane/agencyplane/internal/service/upstream"
@@ -47,9 +54,10 @@ import (
 
 // App is an assembled agencyd.
 type App struct {
-	Server *server.Server
-	Store  store.Store
-	logger *slog.Logger
+	Server     *server.Server
+	Store      store.Store
+	Operations *operations.Manager
+	logger     *slog.Logger
 }
 
 // NewLogger builds the JSON (or text) slog logger the configuration asks for.
@@ -99,15 +107,43 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
+	locker, err := newMemberLocker(cfg, rdb)
+	if err != nil {
+		return nil, err
+	}
+	// Upstream latency per budget sizes each workspace's in-flight limit.
+	latency := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: cfg.RateLimits().Sustained(), Max: cfg.FanoutPerWorkspace})
 	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger,
-		Budget: ratelimit.NewGate(limiter, ratelimit.GateOptions{})})
+		Budget: ratelimit.NewGate(limiter, ratelimit.GateOptions{Latency: latency})})
 	if err != nil {
 		return nil, err
 	}
 	// Every service sees workspaces through the caller's scope.
 	scoped := authz.Scoped(st.Workspaces())
 	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring)
+	// Operation workers run without a caller: the selection was scoped
+	// when the operation was created.
+	rawResolver := upstream.NewResolver(st.Workspaces(), st.Workspaces(), keyring)
+	manager := operations.NewManager(newOperationsBackend(cfg, rdb), keyring, operations.Options{
+		Consumer: consumerName(), MaxEntries: cfg.MaxInflight, ClaimTimeout: cfg.ClaimTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger, OnEnd: operationAuditor(st.Audit(), logger),
+	})
+	engine := fanout.New(fanout.Options{Concurrency: cfg.FanoutConcurrency, PerWorkspace: cfg.FanoutPerWorkspace, MaxInflight: cfg.MaxInflight,
+		Limit: func(name string) int {
+			b := resolver.BudgetsOf(name)
+			if b == nil {
+				b = rawResolver.BudgetsOf(name)
+			}
+			return latency.Limit(b)
+		}})
+	bulkSvc := bulk.New(scoped, resolver, client, engine, locker, bulk.Options{DefaultTimeout: cfg.FanoutTimeout})
+	bulkSvc.EnableOperations(bulk.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
+	opsSvc := opservice.New(manager, 0)
 	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, Logger: logger})
+	idem, err := newIdempotencyStore(cfg, rdb)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Options{
 		GRPCAddr:          cfg.GRPCAddr,
 		HTTPAddr:          cfg.HTTPAddr,
@@ -121,16 +157,20 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		ReadinessInterval: cfg.ReadinessInterval,
 		Registry:          registry,
 		TLS:               server.TLSFiles{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.ClientCA},
+		Idempotency:       idempotency.Options{Store: idem, Keyring: keyring, Refresh: opsSvc.Refresh},
 		Services: []server.Service{
 			{Desc: &agencyv1.WorkspaceService_ServiceDesc, Impl: wsSvc, Gateway: agencyv1.RegisterWorkspaceServiceHandler},
-			{Desc: &agencyv1.MemberService_ServiceDesc, Impl: members.New(resolver, client), Gateway: agencyv1.RegisterMemberServiceHandler},
+			{Desc: &agencyv1.MemberService_ServiceDesc, Impl: members.New(resolver, client, locker), Gateway: agencyv1.RegisterMemberServiceHandler},
 			{Desc: &agencyv1.GroupMemberService_ServiceDesc, Impl: groupmembers.New(resolver, client, scoped), Gateway: agencyv1.RegisterGroupMemberServiceHandler},
 			{Desc: &agencyv1.TagService_ServiceDesc, Impl: tags.New(resolver, client), Gateway: agencyv1.RegisterTagServiceHandler},
 			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring, logger), Gateway: agencyv1.RegisterApiKeyServiceHandler},
 			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
-			{Desc: &agencyv1.FanoutService_ServiceDesc, Gateway: agencyv1.RegisterFanoutServiceHandler,
-				Impl: bulk.New(scoped, resolver, client, fanout.New(fanout.Options{Concurrency: cfg.FanoutConcurrency, PerWorkspace: cfg.FanoutPerWorkspace}),
-					bulk.Options{DefaultTimeout: cfg.FanoutTimeout})},
+			{Desc: &agencyv1.FanoutService_ServiceDesc, Impl: bulkSvc, Gateway: agencyv1.RegisterFanoutServiceHandler},
+			// google.longrunning first: its GET /v1/{name=operations/**}
+			// would otherwise shadow .../results (the mux prefers the
+			// handlers registered last).
+			{Desc: &longrunningpb.Operations_ServiceDesc, Impl: opsSvc, Gateway: server.RegisterOperationsGateway},
+			{Desc: &agencyv1.OperationService_ServiceDesc, Impl: opsSvc, Gateway: agencyv1.RegisterOperationServiceHandler},
 			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens()), Gateway: agencyv1.RegisterTokenServiceHandler},
 			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client), Gateway: agencyv1.RegisterAuditServiceHandler},
 		},
@@ -138,16 +178,57 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	return &App{Server: srv, Store: st, logger: logger}, nil
+	return &App{Server: srv, Store: st, Operations: manager, logger: logger}, nil
 }
 
-// Run serves until ctx ends, then closes the store.
+// Run serves and works on operations until ctx ends; then it stops taking
+// operation work, finishes or hands back what it holds (within the
+// shutdown timeout), and closes the store.
 func (a *App) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Operations.Run(ctx) })
 	err := a.Server.Run(ctx)
+	wg.Wait()
 	if cerr := a.Store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// newOperationsBackend keeps operations in Redis when there is one (every
+// replica works on them, and they survive restarts), in memory otherwise.
+func newOperationsBackend(cfg *config.Config, rdb redis.UniversalClient) operations.Backend {
+	if rdb != nil {
+		return operations.NewRedis(rdb, operations.RedisOptions{Prefix: cfg.RedisPrefix, ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention})
+	}
+	return operations.NewMemory(operations.MemoryOptions{ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention})
+}
+
+// operationAuditor appends the outcome event of an operation when it ends
+// (its creation appended the started one): counts only, so an operation
+// over thousands of workspaces stays one small event.
+func operationAuditor(a store.Audit, logger *slog.Logger) func(context.Context, *operations.Record, *operations.Status) {
+	return func(ctx context.Context, rec *operations.Record, st *operations.Status) {
+		code := "OK"
+		if st.CancelRequested {
+			code = "Canceled"
+		}
+		e := &store.AuditEvent{Time: st.EndTime, Principal: rec.Creator, Role: rec.CreatorRole, Method: rec.Method,
+			RequestID: rec.RequestID, Code: code, Phase: store.AuditPhaseFinished, Operation: operations.Name(rec.ID),
+			Succeeded: int(st.Done - st.Outcomes["ALREADY_DONE"] - st.Outcomes["SKIPPED"]), Failed: int(st.Failed),
+			AlreadyDone: int(st.Outcomes["ALREADY_DONE"])}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := a.Append(actx, e); err != nil {
+			logger.ErrorContext(ctx, "audit event of an operation's end lost", "operation", e.Operation, "error", err.Error())
+		}
+	}
+}
+
+// consumerName names this replica in the operations queue.
+func consumerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), operations.NewID()[:6])
 }
 
 // newLimiter returns the per-workspace rate budget: on Redis when there is
@@ -170,26 +251,41 @@ func newLimiter(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Re
 	return ratelimit.Instrument(l, m), nil
 }
 
+// newIdempotencyStore keeps request_id outcomes in Redis when there is one
+// (a retry may reach any replica), in memory otherwise.
+func newIdempotencyStore(cfg *config.Config, rdb redis.UniversalClient) (idempotency.Store, error) {
+	if rdb != nil {
+		return idempotency.NewRedisStore(rdb, idempotency.RedisOptions{Prefix: cfg.RedisPrefix})
+	}
+	return idempotency.NewMemoryStore(nil), nil
+}
+
+// newMemberLocker returns the per-workspace member lock: on Redis when there
+// is one (held across every replica), in memory otherwise.
+func newMemberLocker(cfg *config.Config, rdb redis.UniversalClient) (memberguard.Locker, error) {
+	if rdb != nil {
+		return memberguard.NewRedisLocker(rdb, memberguard.RedisOptions{Prefix: cfg.RedisPrefix})
+	}
+	return memberguard.NewMemoryLocker(), nil
+}
+
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, redis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
 		logger.Warn("EMBEDDED IN-MEMORY BACKEND: all state (workspaces, credentials) is lost when agencyd exits; set --redis-url for production")
 		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention}), nil, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	rdb, addr, err := newRedisClient(cfg.RedisURL) // a single server or a Sentinel deployment
 	if err != nil {
-		return nil, nil, errors.New("--redis-url is not a valid Redis URL") // the URL may hold a password
+		return nil, nil, err
 	}
-	opts.DisableIdentity = true       // CLIENT SETINFO needs Redis 7.2; older servers log noise
-	opts.ContextTimeoutEnabled = true // per-call timeouts (rate limiter, store) bound the socket too
-	rdb := redis.NewClient(opts)
 	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, AuditRetention: cfg.AuditRetention})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
 		_ = st.Close()
-		return nil, nil, fmt.Errorf("redis at %s is not reachable: %w", opts.Addr, errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("redis at %s is not reachable: %w", addr, errors.Unwrap(err))
 	}
-	logger.Info("using Redis backend", "addr", opts.Addr, "db", opts.DB, "prefix", cfg.RedisPrefix)
+	logger.Info("using Redis backend", "addr", addr, "db", redisDB(rdb), "prefix", cfg.RedisPrefix)
 	return st, rdb, nil
 }
 

@@ -32,6 +32,11 @@ const (
 	APIKeysWrite      Permission = "api_keys.write"
 	AuditRead         Permission = "audit.read"
 	TokensManage      Permission = "tokens.manage"
+	// Operations: every role sees and cancels its own operations (and an
+	// admin those in its scope); the handlers apply that visibility, and
+	// RetryOperation also needs the permission of the operation's method.
+	OperationsRead  Permission = "operations.read"
+	OperationsWrite Permission = "operations.write"
 )
 
 // Rule is a method's permission and whether it changes anything (mutating
@@ -53,6 +58,7 @@ func Rules() map[string]Rule {
 	tag := "/agency.v1.TagService/"
 	key := "/agency.v1.ApiKeyService/"
 	fan := "/agency.v1.FanoutService/"
+	lro := "/google.longrunning.Operations/"
 	return map[string]Rule{
 		ws + "CreateWorkspace":           write(WorkspacesWrite),
 		ws + "GetWorkspace":              read(WorkspacesRead),
@@ -105,6 +111,15 @@ func Rules() map[string]Rule {
 		fan + "AuditApiKeys":               read(APIKeysRead),
 		fan + "ListAccess":                 read(MembersRead),
 		fan + "ListPendingInvitations":     read(MembersRead),
+		fan + "OnboardMembers":             write(MembersWrite),
+
+		lro + "GetOperation":                               read(OperationsRead),
+		lro + "ListOperations":                             read(OperationsRead),
+		lro + "WaitOperation":                              read(OperationsRead),
+		lro + "CancelOperation":                            write(OperationsWrite),
+		lro + "DeleteOperation":                            write(OperationsWrite),
+		"/agency.v1.OperationService/ListOperationResults": read(OperationsRead),
+		"/agency.v1.OperationService/RetryOperation":       write(OperationsWrite),
 
 		"/agency.v1.TokenService/CreateToken": write(TokensManage),
 		"/agency.v1.TokenService/GetToken":    read(TokensManage),
@@ -118,11 +133,11 @@ func RolePermissions(role string) []Permission {
 	switch role {
 	case auth.RoleAdmin:
 		return []Permission{WorkspacesRead, WorkspacesWrite, MembersRead, MembersWrite, GroupMembersRead, GroupMembersWrite,
-			TagsRead, TagsWrite, APIKeysRead, APIKeysWrite, AuditRead, TokensManage}
+			TagsRead, TagsWrite, APIKeysRead, APIKeysWrite, AuditRead, TokensManage, OperationsRead, OperationsWrite}
 	case auth.RoleManager:
-		return []Permission{WorkspacesRead, MembersRead, GroupMembersRead, TagsRead, TagsWrite, APIKeysRead}
+		return []Permission{WorkspacesRead, MembersRead, GroupMembersRead, TagsRead, TagsWrite, APIKeysRead, OperationsRead, OperationsWrite}
 	case auth.RoleSDR, auth.RoleViewer:
-		return []Permission{WorkspacesRead, TagsRead}
+		return []Permission{WorkspacesRead, TagsRead, OperationsRead, OperationsWrite}
 	}
 	return nil
 }

@@ -39,6 +39,11 @@ type Config struct {
 	RateHeadroom       float64
 	FanoutConcurrency  int
 	FanoutPerWorkspace int
+	MaxInflight        int
+	// Durable operations.
+	ClaimTimeout       time.Duration
+	OperationRetention time.Duration
+	MaxOperationItems  int64
 	FanoutTimeout      time.Duration
 	RequestTimeout     time.Duration
 	// ReadinessInterval is how often the store is probed for gRPC health
@@ -64,7 +69,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "REST, health, metrics and OpenAPI listen address")
 	fs.StringVar(&c.InstantlyURL, "instantly-url", "https://api.instantly.ai", "Instantly API base URL (the simulator's address in tests and demos)")
-	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:pass@]host:port/db; empty runs the embedded in-memory backend (state is lost on exit)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:pass@]host:port/db, or through Sentinel redis://sentinel1:port/db?master_name=NAME&addr=sentinel2:port&addr=…; empty runs the embedded in-memory backend (state is lost on exit)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "agency:", "prefix of every Redis key, so deployments can share a Redis")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with base64 32-byte master keys, one per line, newest first (or set AGENCY_MASTER_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -78,10 +83,14 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.IntVar(&c.RateRPS, "instantly-rps", 100, "Instantly's per-workspace limit per second")
 	fs.IntVar(&c.RateRPM, "instantly-rpm", 6000, "Instantly's per-workspace limit per minute")
 	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
-	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", 32, "workspaces one fan-out call works on at once")
-	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", 2, "fan-out items in flight per workspace across all calls of one replica")
+	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", 32, "workspaces one unary fan-out call works on at once (durable operations are not bound by it)")
+	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", 256, "cap of the items in flight per workspace in one replica; below it the limit follows the workspace's budget × measured upstream latency")
+	fs.IntVar(&c.MaxInflight, "max-inflight", 2000, "fan-out items in flight across all calls and operations of one replica")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", time.Minute, "deadline of calls that come without one (REST calls never do); fan-outs use --fanout-timeout")
 	fs.DurationVar(&c.FanoutTimeout, "fanout-timeout", 5*time.Minute, "deadline of fan-out calls that come without one")
+	fs.DurationVar(&c.ClaimTimeout, "claim-timeout", 30*time.Second, "how long a replica may go silent on an operation's work before another replica takes it over")
+	fs.DurationVar(&c.OperationRetention, "operation-retention", 7*24*time.Hour, "how long operations and their results are kept after they end")
+	fs.Int64Var(&c.MaxOperationItems, "max-operation-items", 100_000, "most items (workspaces × people) of one operation")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -121,8 +130,13 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisURL != "" {
 		// The URL may hold a password: never echo it.
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		u, err := url.Parse(c.RedisURL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix"):
 			errs = append(errs, errors.New("--redis-url must be redis://, rediss:// or unix://"))
+		case u.Query().Has("master_name") && (u.Scheme == "unix" || u.Query().Get("master_name") == ""):
+			// master_name makes it a Sentinel URL (go-redis's failover form).
+			errs = append(errs, errors.New("--redis-url: a Sentinel URL is redis:// or rediss:// with a non-empty master_name"))
 		}
 	}
 	if _, err := c.SlogLevel(); err != nil {
@@ -151,6 +165,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FanoutConcurrency < 1 || c.FanoutConcurrency > 1024 || c.FanoutPerWorkspace < 1 || c.FanoutTimeout <= 0 {
 		errs = append(errs, errors.New("--fanout-concurrency must be 1-1024, --fanout-per-workspace at least 1, --fanout-timeout positive"))
+	}
+	if c.MaxInflight < 1 || c.MaxInflight > 1_000_000 {
+		errs = append(errs, errors.New("--max-inflight must be 1-1000000"))
+	}
+	if c.ClaimTimeout < time.Second || c.OperationRetention < time.Hour || c.MaxOperationItems < 1 {
+		errs = append(errs, errors.New("--claim-timeout must be at least 1s, --operation-retention at least 1h, --max-operation-items at least 1"))
 	}
 	if c.AuditRetention < time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 1h"))

@@ -37,6 +37,20 @@ func TestEnvFillsUnsetFlagsAndFlagsWin(t *testing.T) {
 	}
 }
 
+func TestRedisURLForms(t *testing.T) {
+	for _, u := range []string{
+		"redis://127.0.0.1:6379/0",
+		"rediss://user:pw@redis.internal:6380/2",
+		"unix:///run/redis.sock?db=1",
+		"redis://s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379",
+		"rediss://sentinel-user:pw@s1:26379/0?master_name=mymaster&addr=s2:26379&password=master-pw",
+	} {
+		if _, err := Load([]string{"--redis-url", u}, env(nil), io.Discard); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -45,6 +59,8 @@ func TestInvalid(t *testing.T) {
 	}{
 		{[]string{"--instantly-url", "ftp://x"}, nil, "--instantly-url"},
 		{[]string{"--redis-url", "http://user:hunter2@x"}, nil, "--redis-url"},
+		{[]string{"--redis-url", "unix://:hunter2@/run/redis.sock?master_name=mymaster"}, nil, "Sentinel URL"},
+		{[]string{"--redis-url", "redis://:hunter2@s1:26379/0?master_name=&addr=s2:26379"}, nil, "Sentinel URL"},
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{nil, map[string]string{"AGENCY_SHUTDOWN_TIMEOUT": "soon"}, "AGENCY_SHUTDOWN_TIMEOUT"},
@@ -58,6 +74,28 @@ func TestInvalid(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error leaks the Redis password: %v", err)
+		}
+	}
+}
+
+// TestMaxInflight: --max-inflight (AGENCY_MAX_INFLIGHT) caps the items in
+// flight per replica, 2000 by default; --fanout-per-workspace is now the
+// cap of the dynamic per-workspace limit, 256 by default.
+func TestMaxInflight(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInflight != 2000 || c.FanoutPerWorkspace != 256 {
+		t.Fatalf("defaults: max-inflight %d, fanout-per-workspace %d", c.MaxInflight, c.FanoutPerWorkspace)
+	}
+	c, err = Load(nil, env(map[string]string{"AGENCY_MAX_INFLIGHT": "300"}), io.Discard)
+	if err != nil || c.MaxInflight != 300 {
+		t.Fatalf("from the environment: %v %v", c, err)
+	}
+	for _, args := range [][]string{{"--max-inflight", "0"}, {"--max-inflight", "1000001"}} {
+		if _, err := Load(args, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--max-inflight") {
+			t.Errorf("%v: err %v", args, err)
 		}
 	}
 }

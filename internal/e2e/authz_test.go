@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"context"
 	"fmt"
 	"slices"
@@ -73,6 +76,24 @@ var expectedMatrix = map[string]string{
 	"TokenService/GetToken":                      "admin",
 	"TokenService/ListTokens":                    "admin",
 	"TokenService/RevokeToken":                   "admin",
+	"FanoutService/OnboardMembers":               "admin",
+	"OperationService/ListOperationResults":      "admin,manager,sdr,viewer",
+	"OperationService/RetryOperation":            "admin,manager,sdr,viewer",
+	// google.longrunning.Operations: every role, for its own operations.
+	"google.longrunning.Operations/GetOperation":    "admin,manager,sdr,viewer",
+	"google.longrunning.Operations/ListOperations":  "admin,manager,sdr,viewer",
+	"google.longrunning.Operations/WaitOperation":   "admin,manager,sdr,viewer",
+	"google.longrunning.Operations/CancelOperation": "admin,manager,sdr,viewer",
+	"google.longrunning.Operations/DeleteOperation": "admin,manager,sdr,viewer",
+}
+
+// fullMethod is a matrix row's method as invoked: agency.v1 unless the row
+// names its package.
+func fullMethod(row string) string {
+	if strings.Contains(strings.Split(row, "/")[0], ".") {
+		return row
+	}
+	return "agency.v1." + row
 }
 
 // TestEveryMethodHasARule walks every method of every agency.v1 service:
@@ -81,23 +102,28 @@ var expectedMatrix = map[string]string{
 func TestEveryMethodHasARule(t *testing.T) {
 	rules := authz.Rules()
 	seen := 0
-	protoregistry.GlobalFiles.RangeFilesByPackage("agency.v1", func(fd protoreflect.FileDescriptor) bool {
-		for i := 0; i < fd.Services().Len(); i++ {
-			sd := fd.Services().Get(i)
-			for j := 0; j < sd.Methods().Len(); j++ {
-				m := sd.Methods().Get(j)
-				short := string(sd.Name()) + "/" + string(m.Name())
-				if _, ok := rules["/agency.v1."+short]; !ok {
-					t.Errorf("%s has no authz rule", short)
+	for _, pkg := range []string{"agency.v1", "google.longrunning"} {
+		protoregistry.GlobalFiles.RangeFilesByPackage(protoreflect.FullName(pkg), func(fd protoreflect.FileDescriptor) bool {
+			for i := 0; i < fd.Services().Len(); i++ {
+				sd := fd.Services().Get(i)
+				for j := 0; j < sd.Methods().Len(); j++ {
+					m := sd.Methods().Get(j)
+					short := string(sd.Name()) + "/" + string(m.Name())
+					if pkg != "agency.v1" {
+						short = pkg + "." + short
+					}
+					if _, ok := rules["/"+fullMethod(short)]; !ok {
+						t.Errorf("%s has no authz rule", short)
+					}
+					if _, ok := expectedMatrix[short]; !ok {
+						t.Errorf("%s has no row in expectedMatrix", short)
+					}
+					seen++
 				}
-				if _, ok := expectedMatrix[short]; !ok {
-					t.Errorf("%s has no row in expectedMatrix", short)
-				}
-				seen++
 			}
-		}
-		return true
-	})
+			return true
+		})
+	}
 	if seen != len(rules) || seen != len(expectedMatrix) {
 		t.Errorf("%d methods, %d rules, %d matrix rows", seen, len(rules), len(expectedMatrix))
 	}
@@ -235,6 +261,22 @@ func (f *matrixFixture) request(t *testing.T, method, ws, owner string) (proto.M
 		return &agencyv1.ListTokensRequest{}, &agencyv1.ListTokensResponse{}
 	case "TokenService/RevokeToken":
 		return &agencyv1.RevokeTokenRequest{Name: "tokens/does-not-exist"}, &agencyv1.Token{}
+	case "FanoutService/OnboardMembers":
+		return &agencyv1.OnboardMembersRequest{Selector: names(ws), People: []*agencyv1.Person{{Email: "new@agency.test", Role: agencyv1.MemberRole_MEMBER_ROLE_VIEW}}}, &longrunningpb.Operation{}
+	case "OperationService/ListOperationResults":
+		return &agencyv1.ListOperationResultsRequest{Name: missingOperation}, &agencyv1.ListOperationResultsResponse{}
+	case "OperationService/RetryOperation":
+		return &agencyv1.RetryOperationRequest{Name: missingOperation}, &longrunningpb.Operation{}
+	case "google.longrunning.Operations/GetOperation":
+		return &longrunningpb.GetOperationRequest{Name: missingOperation}, &longrunningpb.Operation{}
+	case "google.longrunning.Operations/ListOperations":
+		return &longrunningpb.ListOperationsRequest{Name: "operations"}, &longrunningpb.ListOperationsResponse{}
+	case "google.longrunning.Operations/WaitOperation":
+		return &longrunningpb.WaitOperationRequest{Name: missingOperation}, &longrunningpb.Operation{}
+	case "google.longrunning.Operations/CancelOperation":
+		return &longrunningpb.CancelOperationRequest{Name: missingOperation}, &emptypb.Empty{}
+	case "google.longrunning.Operations/DeleteOperation":
+		return &longrunningpb.DeleteOperationRequest{Name: missingOperation}, &emptypb.Empty{}
 	}
 	t.Fatalf("no request for %s", method)
 	return nil, nil
@@ -244,10 +286,17 @@ func names(ws string) *agencyv1.WorkspaceSelector {
 	return &agencyv1.WorkspaceSelector{Names: []string{ws}}
 }
 
+// missingOperation is a well-formed operation name that does not exist.
+const missingOperation = "operations/aaaaaaaaaaaaaaaaaaaaaaaaaa"
+
 // workspaceless methods are not aimed at one workspace.
 var workspaceless = map[string]bool{
 	"WorkspaceService/ListWorkspaces": true, "AuditService/ListEvents": true, "AuditService/ListInstantlyAuditLogs": true,
 	"TokenService/CreateToken": true, "TokenService/GetToken": true, "TokenService/ListTokens": true, "TokenService/RevokeToken": true,
+	"OperationService/ListOperationResults": true, "OperationService/RetryOperation": true,
+	"google.longrunning.Operations/GetOperation": true, "google.longrunning.Operations/ListOperations": true,
+	"google.longrunning.Operations/WaitOperation": true, "google.longrunning.Operations/CancelOperation": true,
+	"google.longrunning.Operations/DeleteOperation": true,
 }
 
 func resourceInfo(st *status.Status) *errdetails.ResourceInfo {
@@ -357,7 +406,7 @@ func (f *matrixFixture) check(t *testing.T, inv invoker, role, method, where str
 		ws = w.GetName()
 	}
 	req, resp := f.request(t, method, ws, owner)
-	err := inv.Invoke(context.Background(), "agency.v1."+method, req, resp)
+	err := inv.Invoke(context.Background(), fullMethod(method), req, resp)
 	allowed := slices.Contains(strings.Split(expectedMatrix[method], ","), role)
 	st := status.Convert(err)
 	if ei := errorInfo(st); err != nil && st.Code() == codes.PermissionDenied && ei.GetReason() == "PERMISSION_DENIED" {
@@ -381,6 +430,16 @@ func (f *matrixFixture) check(t *testing.T, inv invoker, role, method, where str
 		}
 		rst := status.FromProto(r[0].GetStatus())
 		hidden = r[0].GetOutcome() == agencyv1.FanoutOutcome_FANOUT_OUTCOME_FAILED && rst.Code() == codes.NotFound && resourceInfo(rst).GetResourceName() == ws
+	}
+	if op, ok := resp.(*longrunningpb.Operation); ok && err == nil && method == "FanoutService/OnboardMembers" {
+		// The operation reports the workspace as NOT_FOUND in its result.
+		waitOperation(t, inv, op.GetName(), time.Minute)
+		r := allResults(t, inv, op.GetName(), false)
+		if len(r) != 1 {
+			t.Fatalf("%s: %d results", method, len(r))
+		}
+		rst := status.FromProto(r[0].GetResult().GetStatus())
+		hidden = rst.Code() == codes.NotFound && resourceInfo(rst).GetResourceName() == ws
 	}
 	switch {
 	case method == "WorkspaceService/CreateWorkspace" && where == "out":

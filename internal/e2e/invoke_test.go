@@ -144,6 +144,10 @@ func lookup(m map[string]any, dotted string) any {
 }
 
 func httpRule(method string) (*annotations.HttpRule, error) {
+	if method == "google.longrunning.Operations/WaitOperation" {
+		// Its route comes from proto/google/longrunning/operations_http.yaml.
+		return &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/{name=operations/*}:wait"}, Body: "*"}, nil
+	}
 	svc, m, ok := strings.Cut(method, "/")
 	if !ok {
 		return nil, fmt.Errorf("method %q is not service/method", method)

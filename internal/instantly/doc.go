@@ -18,17 +18,17 @@
 //   - 429: always, whatever the method. Instantly refuses a throttled request
 //     before acting on it, so repeating it cannot do anything twice.
 //   - 500, 502, 503, 504 and transport failures after the request may have
-//     been sent (timeouts, resets): for every request except POST /api-keys.
-//     GET, PATCH and DELETE are idempotent. Other POSTs are retried by choice:
-//     a repeated POST /workspace-members, /workspace-group-members or
-//     /custom-tags that had in fact succeeded shows up as a duplicate
-//     invitation or as 409 (duplicate label / hierarchy conflict), which the
-//     caller can read back and reconcile; toggle-resource and change-owner set
-//     state and are safe to repeat. A repeated DELETE whose first attempt had
-//     succeeded answers 404, which callers deleting should treat as done.
-//   - POST /api-keys is never repeated once it may have reached Instantly: a
-//     second create would mint a second key whose secret we never see, a
-//     live credential nobody holds. Its 5xx and timeouts are returned as is.
+//     been sent (timeouts, resets): for GET, PATCH, DELETE and the POSTs that
+//     set state (toggle-resource, change-owner), which are safe to repeat. A
+//     repeated DELETE whose first attempt had succeeded answers 404, which
+//     callers deleting should treat as done.
+//   - The creates (POST /workspace-members, /workspace-group-members,
+//     /custom-tags, /api-keys) are never repeated once they may have reached
+//     Instantly: an upstream that committed and then failed to answer would
+//     get a second write (a duplicate invitation, a 409, or a second API key
+//     whose secret we never see). Their 5xx and timeouts are returned as is
+//     (Ambiguous reports them) and the caller reads back before trying again
+//     (CreateOnce).
 //   - Connection failures before anything was sent (dial and DNS errors) are
 //     retried for every request, POST /api-keys included.
 //   - 400, 401, 402, 403, 404, 409 and any other status are never retried, nor

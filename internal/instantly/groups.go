@@ -73,7 +73,7 @@ type CreateWorkspaceGroupMemberRequest struct {
 // accepts. 409 on a hierarchy conflict (a workspace is never both admin and
 // sub) (POST /workspace-group-members, scope workspace_group_members:create).
 func (c *Client) CreateWorkspaceGroupMember(ctx context.Context, cred Credential, req CreateWorkspaceGroupMemberRequest) (*WorkspaceGroupMember, error) {
-	return call[WorkspaceGroupMember](ctx, c, cred, request{method: http.MethodPost, path: "/workspace-group-members", body: req})
+	return call[WorkspaceGroupMember](ctx, c, cred, request{method: http.MethodPost, path: "/workspace-group-members", body: req, atMostOnce: true})
 }
 
 // DeleteWorkspaceGroupMember removes a link and returns it; a sub workspace

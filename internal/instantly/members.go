@@ -104,7 +104,7 @@ type CreateWorkspaceMemberRequest struct {
 // Whether inviting an existing member errors or duplicates is undocumented:
 // list first.
 func (c *Client) CreateWorkspaceMember(ctx context.Context, cred Credential, req CreateWorkspaceMemberRequest) (*WorkspaceMember, error) {
-	return call[WorkspaceMember](ctx, c, cred, request{method: http.MethodPost, path: "/workspace-members", body: req})
+	return call[WorkspaceMember](ctx, c, cred, request{method: http.MethodPost, path: "/workspace-members", body: req, atMostOnce: true})
 }
 
 // UpdateWorkspaceMemberRequest is the body of PATCH /workspace-members/{id}:

@@ -22,12 +22,23 @@ func TestRetriesInjected5xxUntilSuccess(t *testing.T) {
 	ctx := ctxT(t)
 	const calls = 30
 	for i := range calls {
-		// GETs, a PATCH, a DELETE and a non-api-keys POST: all retried on 5xx.
+		// GETs, a PATCH and a DELETE: all retried on 5xx.
 		if _, err := e.client.GetCurrentWorkspace(ctx, e.cred); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	tag := must[*instantly.CustomTag](t)(e.client.CreateCustomTag(ctx, e.cred, instantly.CreateCustomTagRequest{Label: "retried"}))
+	// A create is not repeated blindly: CreateOnce looks before trying again.
+	finds := 0
+	tag := must[*instantly.CustomTag](t)(instantly.CreateOnce(ctx, func(ctx context.Context) (*instantly.CustomTag, error) {
+		return e.client.CreateCustomTag(ctx, e.cred, instantly.CreateCustomTagRequest{Label: "retried"})
+	}, func(ctx context.Context) (*instantly.CustomTag, bool, error) {
+		finds++
+		page, err := e.client.ListCustomTags(ctx, e.cred, instantly.ListCustomTagsParams{})
+		if err != nil || len(page.Items) == 0 {
+			return nil, false, err
+		}
+		return &page.Items[0], true, nil
+	}))
 	must[*instantly.CustomTag](t)(e.client.UpdateCustomTag(ctx, e.cred, tag.ID, instantly.UpdateCustomTagRequest{Label: ptr("retried 2")}))
 	must[*instantly.CustomTag](t)(e.client.DeleteCustomTag(ctx, e.cred, tag.ID))
 
@@ -36,8 +47,38 @@ func TestRetriesInjected5xxUntilSuccess(t *testing.T) {
 		t.Fatal("no faults injected: the test proves nothing")
 	}
 	// Every fault was followed by another attempt: admitted = the calls made.
-	if st.Admitted != calls+3 || st.Requests != st.Admitted+st.Faults {
-		t.Fatalf("stats = %+v, want %d admitted", st, calls+3)
+	if st.Admitted != int64(calls+3+finds) || st.Requests != st.Admitted+st.Faults {
+		t.Fatalf("stats = %+v, want %d admitted", st, calls+3+finds)
+	}
+}
+
+// TestCreateOnceUnderAmbiguousFaults: an upstream that commits and then
+// fails to answer (5xx or a dropped connection) gets each create once.
+func TestCreateOnceUnderAmbiguousFaults(t *testing.T) {
+	e := newEnv(t, sim.Config{FaultAfterRate: 0.5, Seed: 3}, func(o *instantly.Options) { o.MaxAttempts = 5 })
+	ctx := ctxT(t)
+	for i := range 20 {
+		label := fmt.Sprintf("tag-%d", i)
+		got, err := instantly.CreateOnce(ctx, func(ctx context.Context) (*instantly.CustomTag, error) {
+			return e.client.CreateCustomTag(ctx, e.cred, instantly.CreateCustomTagRequest{Label: label})
+		}, func(ctx context.Context) (*instantly.CustomTag, bool, error) {
+			for tag, err := range e.client.AllCustomTags(ctx, e.cred, instantly.ListCustomTagsParams{Search: label}) {
+				if err != nil || tag.Label == label {
+					return &tag, err == nil, err
+				}
+			}
+			return nil, false, nil
+		})
+		if err != nil || got.Label != label {
+			t.Fatalf("create %d: %v %v", i, got, err)
+		}
+	}
+	st := e.sim.Stats()[e.wsID]
+	if st.FaultsAfter == 0 {
+		t.Fatal("no ambiguous faults injected: the test proves nothing")
+	}
+	if st.DuplicateCreates != 0 {
+		t.Fatalf("duplicate creates = %d, want 0", st.DuplicateCreates)
 	}
 }
 
@@ -103,13 +144,13 @@ func TestCreateAPIKeyIsNotRetriedOn5xx(t *testing.T) {
 	if n := e.hits.get("POST /api/v2/api-keys"); n != 1 {
 		t.Fatalf("POST /api-keys sent %d times on 5xx, want 1", n)
 	}
-	// Other POSTs are retried up to MaxAttempts.
+	// Neither is any other create, and the error says it is ambiguous.
 	_, err = e.client.CreateCustomTag(ctx, e.cred, instantly.CreateCustomTagRequest{Label: "x"})
-	if apiStatus(err) < 500 {
+	if apiStatus(err) < 500 || !instantly.Ambiguous(err) {
 		t.Fatalf("err = %v", err)
 	}
-	if n := e.hits.get("POST /api/v2/custom-tags"); n != 5 {
-		t.Fatalf("POST /custom-tags sent %d times, want 5", n)
+	if n := e.hits.get("POST /api/v2/custom-tags"); n != 1 {
+		t.Fatalf("POST /custom-tags sent %d times on 5xx, want 1", n)
 	}
 }
 
@@ -249,9 +290,17 @@ func TestTransportTimeouts(t *testing.T) {
 		o.HTTPClient = &http.Client{Transport: srv.Client().Transport, Timeout: 100 * time.Millisecond}
 	})
 	cred := instantly.Credential{APIKey: "secret-key"}
-	tag, err := c.CreateCustomTag(ctxT(t), cred, instantly.CreateCustomTagRequest{Label: "L"})
+	// A GET that timed out is repeated.
+	tag, err := c.GetCustomTag(ctxT(t), cred, "t")
 	if err != nil || tag.ID != "t" || n.Load() != 2 {
 		t.Fatalf("tag = %v, err = %v, requests = %d; want a retry after the timeout", tag, err, n.Load())
+	}
+
+	// A create that timed out may have happened: not repeated, and Ambiguous.
+	n.Store(0)
+	_, err = c.CreateCustomTag(ctxT(t), cred, instantly.CreateCustomTagRequest{Label: "L"})
+	if !errors.Is(err, instantly.ErrUnreachable) || !instantly.Ambiguous(err) || n.Load() != 1 {
+		t.Fatalf("err = %v after %d requests", err, n.Load())
 	}
 
 	// POST /api-keys that timed out may have minted a key: not repeated.

@@ -92,7 +92,7 @@ type CreateCustomTagRequest struct {
 // CreateCustomTag creates a tag; 409 when the trimmed label exists
 // (POST /custom-tags, scope custom_tags:create).
 func (c *Client) CreateCustomTag(ctx context.Context, cred Credential, req CreateCustomTagRequest) (*CustomTag, error) {
-	return call[CustomTag](ctx, c, cred, request{method: http.MethodPost, path: "/custom-tags", body: req})
+	return call[CustomTag](ctx, c, cred, request{method: http.MethodPost, path: "/custom-tags", body: req, atMostOnce: true})
 }
 
 // UpdateCustomTagRequest is the body of PATCH /custom-tags/{id}: at least one

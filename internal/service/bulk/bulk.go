@@ -9,10 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,6 +21,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
+	memberguard "github.com/agencyplane/agencyplane/internal/members"
 	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
@@ -34,20 +33,12 @@ type Service struct {
 	resolver *upstream.Resolver
 	client   *instantly.Client
 	engine   *fanout.Engine
-	opts     Options
-	// memberLocks serialize the read-guard-write of member changes per
-	// workspace in this replica, so two concurrent removals cannot both
-	// pass the last-admin guard.
-	memberLocks [64]sync.Mutex
-}
-
-// lockMembers locks workspace's member changes; call the returned func to unlock.
-func (s *Service) lockMembers(workspace string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(workspace))
-	m := &s.memberLocks[h.Sum32()%uint32(len(s.memberLocks))]
-	m.Lock()
-	return m.Unlock
+	// guard makes member removals and role changes under the workspace's
+	// member lock, shared by every replica, with the owner/last-admin rule.
+	guard *memberguard.Guard
+	opts  Options
+	// ops, when set, runs the long-running forms (EnableOperations).
+	ops *OperationOptions
 }
 
 // Options tunes the service.
@@ -59,15 +50,16 @@ type Options struct {
 	DefaultTimeout time.Duration
 }
 
-// New returns the service.
-func New(ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, e *fanout.Engine, opts Options) *Service {
+// New returns the service; member removals and role changes take each
+// workspace's member lock from l.
+func New(ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, e *fanout.Engine, l memberguard.Locker, opts Options) *Service {
 	if opts.MaxWorkspaces <= 0 {
 		opts.MaxWorkspaces = 1000
 	}
 	if opts.DefaultTimeout <= 0 {
 		opts.DefaultTimeout = 5 * time.Minute
 	}
-	return &Service{store: ws, resolver: r, client: c, engine: e, opts: opts}
+	return &Service{store: ws, resolver: r, client: c, engine: e, guard: memberguard.NewGuard(l, c), opts: opts}
 }
 
 // target is one selected workspace, or the reason it cannot be used.
@@ -78,8 +70,9 @@ type target struct {
 }
 
 // selectWorkspaces resolves the selector through the caller's scope: names
-// outside it are NOT_FOUND results, like names that do not exist.
-func (s *Service) selectWorkspaces(ctx context.Context, sel *agencyv1.WorkspaceSelector) ([]target, error) {
+// outside it are NOT_FOUND results, like names that do not exist. A label
+// selector or all may select at most limit workspaces.
+func (s *Service) selectWorkspaces(ctx context.Context, sel *agencyv1.WorkspaceSelector, limit int) ([]target, error) {
 	set := 0
 	if len(sel.GetNames()) > 0 {
 		set++
@@ -109,7 +102,7 @@ func (s *Service) selectWorkspaces(ctx context.Context, sel *agencyv1.WorkspaceS
 		slices.SortFunc(out, func(a, b target) int { return cmp.Compare(a.name, b.name) })
 		return out, nil
 	}
-	q := store.ListQuery{Limit: s.opts.MaxWorkspaces + 1}
+	q := store.ListQuery{Limit: limit + 1}
 	if ls := sel.GetLabelSelector(); ls != "" {
 		parsed, err := labels.Parse(ls)
 		if err != nil {
@@ -121,8 +114,8 @@ func (s *Service) selectWorkspaces(ctx context.Context, sel *agencyv1.WorkspaceS
 	if err != nil {
 		return nil, err
 	}
-	if len(wss) > s.opts.MaxWorkspaces {
-		return nil, apierr.Field("selector", "selects more than %d workspaces; narrow it", s.opts.MaxWorkspaces)
+	if len(wss) > limit {
+		return nil, apierr.Field("selector", "selects more than %d workspaces; narrow it or set long_running", limit)
 	}
 	out := make([]target, len(wss))
 	for i, ws := range wss {
@@ -142,7 +135,7 @@ func (s *Service) run(ctx context.Context, sel *agencyv1.WorkspaceSelector, dryR
 		ctx, cancel = context.WithTimeout(ctx, s.opts.DefaultTimeout)
 		defer cancel()
 	}
-	targets, err := s.selectWorkspaces(ctx, sel)
+	targets, err := s.selectWorkspaces(ctx, sel, s.opts.MaxWorkspaces)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,15 @@ func tagResult(t target, tag *instantly.CustomTag) *agencyv1.WorkspaceResult {
 
 // EnsureTagEverywhere implements agencyv1.FanoutServiceServer.
 func (s *Service) EnsureTagEverywhere(ctx context.Context, req *agencyv1.EnsureTagEverywhereRequest) (*agencyv1.FanoutResponse, error) {
-	return s.run(ctx, req.GetSelector(), req.GetDryRun(), func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+	if req.GetLongRunning() {
+		return s.startFanout(ctx, agencyv1.FanoutService_EnsureTagEverywhere_FullMethodName, req, req.GetSelector(), req.GetDryRun(), req.GetRequestId())
+	}
+	return s.run(ctx, req.GetSelector(), req.GetDryRun(), s.ensureTagOp(req))
+}
+
+// ensureTagOp is EnsureTagEverywhere in one workspace.
+func (s *Service) ensureTagOp(req *agencyv1.EnsureTagEverywhereRequest) op {
+	return func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 		tag, err := s.findTag(ctx, cred, req.GetLabel())
 		switch {
 		case err != nil:
@@ -53,9 +61,14 @@ func (s *Service) EnsureTagEverywhere(ctx context.Context, req *agencyv1.EnsureT
 		if d := req.GetDescription(); d != "" {
 			body.Description = &d
 		}
-		created, err := s.client.CreateCustomTag(ctx, cred, body)
+		created, err := instantly.CreateOnce(ctx, func(ctx context.Context) (*instantly.CustomTag, error) {
+			return s.client.CreateCustomTag(ctx, cred, body)
+		}, func(ctx context.Context) (*instantly.CustomTag, bool, error) {
+			tag, err := s.findTag(ctx, cred, req.GetLabel())
+			return tag, tag != nil, err
+		})
 		if upstream.HTTPStatus(err) == 409 {
-			// Created meanwhile (or by a retried request): reuse it.
+			// Created meanwhile by someone else: reuse it.
 			if tag, ferr := s.findTag(ctx, cred, req.GetLabel()); ferr == nil && tag != nil {
 				return tagResult(t, tag), fanout.AlreadyDone, nil
 			}
@@ -64,12 +77,20 @@ func (s *Service) EnsureTagEverywhere(ctx context.Context, req *agencyv1.EnsureT
 			return nil, fanout.Failed, err
 		}
 		return tagResult(t, created), fanout.Created, nil
-	})
+	}
 }
 
 // DeleteTagEverywhere implements agencyv1.FanoutServiceServer.
 func (s *Service) DeleteTagEverywhere(ctx context.Context, req *agencyv1.DeleteTagEverywhereRequest) (*agencyv1.FanoutResponse, error) {
-	return s.run(ctx, req.GetSelector(), req.GetDryRun(), func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+	if req.GetLongRunning() {
+		return s.startFanout(ctx, agencyv1.FanoutService_DeleteTagEverywhere_FullMethodName, req, req.GetSelector(), req.GetDryRun(), req.GetRequestId())
+	}
+	return s.run(ctx, req.GetSelector(), req.GetDryRun(), s.deleteTagOp(req))
+}
+
+// deleteTagOp is DeleteTagEverywhere in one workspace.
+func (s *Service) deleteTagOp(req *agencyv1.DeleteTagEverywhereRequest) op {
+	return func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 		tag, err := s.findTag(ctx, cred, req.GetLabel())
 		switch {
 		case err != nil:
@@ -87,11 +108,17 @@ func (s *Service) DeleteTagEverywhere(ctx context.Context, req *agencyv1.DeleteT
 			return nil, fanout.Failed, err
 		}
 		return tagResult(t, deleted), fanout.Deleted, nil
-	})
+	}
 }
 
-// CreateApiKeyEverywhere implements agencyv1.FanoutServiceServer.
+// CreateApiKeyEverywhere implements agencyv1.FanoutServiceServer. The
+// unary form creates a key in every workspace as asked; the long-running
+// form makes each workspace's key exactly once even across crashed
+// workers (see createKeyItem).
 func (s *Service) CreateApiKeyEverywhere(ctx context.Context, req *agencyv1.CreateApiKeyEverywhereRequest) (*agencyv1.FanoutResponse, error) {
+	if req.GetLongRunning() {
+		return s.startFanout(ctx, agencyv1.FanoutService_CreateApiKeyEverywhere_FullMethodName, req, req.GetSelector(), false, req.GetRequestId())
+	}
 	scopes := apikeys.PresetScopes(req.GetPreset())
 	return s.run(ctx, req.GetSelector(), false, func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 		key, err := s.client.CreateAPIKey(ctx, cred, instantly.CreateAPIKeyRequest{Name: trim(req.GetDisplayName()), Scopes: scopes})
@@ -105,7 +132,15 @@ func (s *Service) CreateApiKeyEverywhere(ctx context.Context, req *agencyv1.Crea
 
 // AuditApiKeys implements agencyv1.FanoutServiceServer.
 func (s *Service) AuditApiKeys(ctx context.Context, req *agencyv1.AuditApiKeysRequest) (*agencyv1.FanoutResponse, error) {
-	return s.run(ctx, req.GetSelector(), false, func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+	if req.GetLongRunning() {
+		return s.startFanout(ctx, agencyv1.FanoutService_AuditApiKeys_FullMethodName, req, req.GetSelector(), false, "")
+	}
+	return s.run(ctx, req.GetSelector(), false, s.auditKeysOp())
+}
+
+// auditKeysOp is AuditApiKeys in one workspace.
+func (s *Service) auditKeysOp() op {
+	return func(ctx context.Context, t target, cred instantly.Credential) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 		list := &agencyv1.ApiKeyList{}
 		for k, err := range s.client.AllAPIKeys(ctx, cred, instantly.ListParams{}) {
 			if err != nil {
@@ -118,7 +153,7 @@ func (s *Service) AuditApiKeys(ctx context.Context, req *agencyv1.AuditApiKeysRe
 			list.ApiKeys = append(list.ApiKeys, pk)
 		}
 		return &agencyv1.WorkspaceResult{Payload: &agencyv1.WorkspaceResult_ApiKeys{ApiKeys: list}}, fanout.Read, nil
-	})
+	}
 }
 
 // InviteSubWorkspacesToGroup implements agencyv1.FanoutServiceServer.
@@ -126,6 +161,11 @@ func (s *Service) InviteSubWorkspacesToGroup(ctx context.Context, req *agencyv1.
 	admin, err := s.resolver.Resolve(ctx, req.GetAdminWorkspace())
 	if err != nil {
 		return nil, err
+	}
+	if req.GetLongRunning() {
+		// The admin workspace was resolved in the caller's scope above;
+		// workers read its group links per workspace.
+		return s.startFanout(ctx, agencyv1.FanoutService_InviteSubWorkspacesToGroup_FullMethodName, req, req.GetSelector(), req.GetDryRun(), req.GetRequestId())
 	}
 	// Read before write: the group's current links, once for the whole call.
 	links := map[string]*instantly.WorkspaceGroupMember{}
@@ -146,7 +186,16 @@ func (s *Service) InviteSubWorkspacesToGroup(ctx context.Context, req *agencyv1.
 		if req.GetDryRun() {
 			return nil, fanout.Created, nil
 		}
-		gm, err := s.client.CreateWorkspaceGroupMember(ctx, admin.Cred, instantly.CreateWorkspaceGroupMemberRequest{SubWorkspaceID: sub})
+		gm, err := instantly.CreateOnce(ctx, func(ctx context.Context) (*instantly.WorkspaceGroupMember, error) {
+			return s.client.CreateWorkspaceGroupMember(ctx, admin.Cred, instantly.CreateWorkspaceGroupMemberRequest{SubWorkspaceID: sub})
+		}, func(ctx context.Context) (*instantly.WorkspaceGroupMember, bool, error) {
+			for gm, err := range s.client.AllWorkspaceGroupMembers(ctx, admin.Cred, instantly.ListParams{}) {
+				if err != nil || (gm.SubWorkspaceID == sub && gm.Status != instantly.GroupMemberRejected) {
+					return &gm, err == nil, err
+				}
+			}
+			return nil, false, nil
+		})
 		if err != nil {
 			return nil, fanout.Failed, err
 		}

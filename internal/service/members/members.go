@@ -12,6 +12,7 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	memberguard "github.com/agencyplane/agencyplane/internal/members"
 	"github.com/agencyplane/agencyplane/internal/service/upstream"
 )
 
@@ -20,11 +21,13 @@ type Service struct {
 	agencyv1.UnimplementedMemberServiceServer
 	resolver *upstream.Resolver
 	client   *instantly.Client
+	guard    *memberguard.Guard
 }
 
-// New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client) *Service {
-	return &Service{resolver: r, client: c}
+// New returns the service; role changes and removals take the workspace's
+// member lock from l.
+func New(r *upstream.Resolver, c *instantly.Client, l memberguard.Locker) *Service {
+	return &Service{resolver: r, client: c, guard: memberguard.NewGuard(l, c)}
 }
 
 const defaultPageSize = 50
@@ -95,45 +98,34 @@ func (s *Service) InviteMember(ctx context.Context, req *agencyv1.InviteMemberRe
 	return ToProto(req.GetParent(), m), nil
 }
 
-// UpdateMemberRole implements agencyv1.MemberServiceServer.
+// UpdateMemberRole implements agencyv1.MemberServiceServer. The owner's role
+// never changes and the last accepted admin is never demoted
+// (FAILED_PRECONDITION), under the workspace's member lock.
 func (s *Service) UpdateMemberRole(ctx context.Context, req *agencyv1.UpdateMemberRoleRequest) (*agencyv1.Member, error) {
-	t, m, err := s.lookup(ctx, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	if m.Role == instantly.RoleOwner {
-		return nil, ownerProtected(m.Email, "change the role of")
-	}
-	role := RoleToUpstream(req.GetRole())
-	if m.Role == role {
-		return ToProto(t.Workspace.Name, m), nil
-	}
-	updated, err := s.client.UpdateWorkspaceMember(ctx, t.Cred, m.ID, instantly.UpdateWorkspaceMemberRequest{Role: &role})
-	if err != nil {
-		return nil, err
-	}
-	return ToProto(t.Workspace.Name, updated), nil
+	return s.guarded(ctx, req.GetName(), memberguard.SetRole(RoleToUpstream(req.GetRole())))
 }
 
-// RemoveMember implements agencyv1.MemberServiceServer.
+// RemoveMember implements agencyv1.MemberServiceServer. The owner and the
+// last accepted admin are never removed (FAILED_PRECONDITION), under the
+// workspace's member lock.
 func (s *Service) RemoveMember(ctx context.Context, req *agencyv1.RemoveMemberRequest) (*agencyv1.Member, error) {
-	t, m, err := s.lookup(ctx, req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	if m.Role == instantly.RoleOwner {
-		return nil, ownerProtected(m.Email, "remove")
-	}
-	removed, err := s.client.DeleteWorkspaceMember(ctx, t.Cred, m.ID)
-	if err != nil {
-		return nil, err
-	}
-	return ToProto(t.Workspace.Name, removed), nil
+	return s.guarded(ctx, req.GetName(), memberguard.Removal())
 }
 
-func ownerProtected(email, action string) error {
-	return apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_CONFLICT,
-		fmt.Sprintf("cannot %s the workspace owner %s; use TransferOwnership first", action, email))
+// guarded makes change to the member "workspaces/{w}/members/{id or email}".
+func (s *Service) guarded(ctx context.Context, name string, change memberguard.Change) (*agencyv1.Member, error) {
+	t, id, err := s.resolver.ResolveChild(ctx, name, "members")
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.guard.Apply(ctx, memberguard.Request{Workspace: t.Workspace, Cred: t.Cred, Member: id, Change: change})
+	if err != nil {
+		return nil, err
+	}
+	if res.Outcome == memberguard.NoSuchMember {
+		return nil, apierr.NotFound("member", name)
+	}
+	return ToProto(t.Workspace.Name, res.Member), nil
 }
 
 // lookup resolves "workspaces/{w}/members/{id or email}" to the member.
