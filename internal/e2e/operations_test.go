@@ -330,3 +330,51 @@ func TestOperationRequestIDReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestOperationSecretsToCreatorOnly: the API keys a long-running
+// CreateApiKeyEverywhere made are in its results with their secrets for
+// its creator; an admin who sees the operation sees the keys, not the
+// secrets. Nothing of a secret is stored in plain text.
+func TestOperationSecretsToCreatorOnly(t *testing.T) {
+	e := startEnvSim(t, sim.Config{}, "redis://"+redistest.Start(t).Options().Addr+"/0", 0, nil)
+	ctx := context.Background()
+	boot := e.invokers(testToken)[0]
+	registerWorkspaces(t, e, boot, "sec", 3)
+	created := &agencyv1.CreateTokenResponse{}
+	if err := boot.Invoke(ctx, "agency.v1.TokenService/CreateToken", &agencyv1.CreateTokenRequest{Token: &agencyv1.Token{Role: agencyv1.Role_ROLE_ADMIN, Description: "creator"}}, created); err != nil {
+		t.Fatal(err)
+	}
+	creator := e.invokers(created.GetSecret())[0]
+	resp := &agencyv1.FanoutResponse{}
+	if err := creator.Invoke(ctx, "agency.v1.FanoutService/CreateApiKeyEverywhere", &agencyv1.CreateApiKeyEverywhereRequest{
+		Selector: &agencyv1.WorkspaceSelector{LabelSelector: "team=sec"}, DisplayName: "k", Preset: agencyv1.ApiKeyPreset_API_KEY_PRESET_VIEWER, LongRunning: true}, resp); err != nil {
+		t.Fatal(err)
+	}
+	name := resp.GetOperation().GetName()
+	waitOperation(t, creator, name, time.Minute)
+	var secrets []string
+	for _, r := range allResults(t, creator, name, false) {
+		if s := r.GetResult().GetCreatedApiKey().GetSecret(); s == "" {
+			t.Fatalf("creator's result without its secret: %v", r)
+		} else {
+			secrets = append(secrets, s)
+		}
+	}
+	for _, r := range allResults(t, boot, name, false) {
+		if r.GetResult().GetCreatedApiKey().GetApiKey() == nil || r.GetResult().GetCreatedApiKey().GetSecret() != "" {
+			t.Fatalf("another admin's view: %v, want the key without its secret", r)
+		}
+	}
+	rdb := redistest.Start(t)
+	for _, k := range redistest.Keys(t, rdb, e.prefix) {
+		dump, err := rdb.Dump(ctx, k).Result()
+		if err != nil {
+			continue
+		}
+		for _, s := range secrets {
+			if strings.Contains(dump, s) {
+				t.Fatalf("a key's secret is in Redis in plain text under %s", k)
+			}
+		}
+	}
+}

@@ -67,6 +67,9 @@ func (m *Manager) Render(ctx context.Context, rec *Record, st *Status) (*longrun
 		}
 		for _, i := range failed {
 			if r, err := m.Decode(rec.ID, i, data[i]); err == nil {
+				if k := r.GetCreatedApiKey(); k != nil {
+					k.Secret = "" // failed items hold none; never through Get
+				}
 				resp.Failed = append(resp.Failed, r)
 			}
 		}

@@ -271,6 +271,7 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 		return nil, err
 	}
 	people := peopleOf(rec)
+	p, _ := auth.FromContext(ctx)
 	for _, i := range indices {
 		e, ei := entryOf(rec, i)
 		r := &agencyv1.OperationResult{Index: i, State: agencyv1.ItemState_ITEM_STATE_PENDING}
@@ -278,6 +279,11 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 			res, err := s.m.Decode(rec.ID, i, d)
 			if err != nil {
 				return nil, apierr.Wrap(codes.Internal, agencyv1.ErrorReason_ERROR_REASON_INTERNAL, "a stored result cannot be read", err)
+			}
+			if k := res.GetCreatedApiKey(); k != nil && p.ID != rec.Creator {
+				// A created key's secret is released to the operation's
+				// creator only; an admin who sees the operation sees the key.
+				k.Secret = ""
 			}
 			r.State, r.Result = agencyv1.ItemState_ITEM_STATE_DONE, res
 		} else {
