@@ -6,7 +6,7 @@ BUF       := $(GO) tool -modfile=tools/go.mod buf
 BASELINE  := .ci/buf-baseline.binpb
 FUZZTIME  ?= 5s
 
-.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench clean
+.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard clean
 
 all: build
 
@@ -57,6 +57,11 @@ baseline:
 ## bench: the fan-out benchmark (3 replicas on one Redis vs. the simulator's limits, plus baselines)
 bench: ensure-redis
 	$(GO) run ./cmd/agencybench $(BENCHFLAGS)
+
+## bench-onboard: one OnboardMembers of 10 people into 100 workspaces (3 replicas, Instantly's limits, 150 ms latency), then 20 × 500
+bench-onboard: ensure-redis
+	$(GO) run ./cmd/agencybench --onboard --people 10 --workspaces 100 --latency 150ms $(BENCHFLAGS)
+	$(GO) run ./cmd/agencybench --onboard --people 20 --workspaces 500 --latency 150ms $(BENCHFLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
 fuzz: ensure-redis

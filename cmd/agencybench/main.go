@@ -44,6 +44,9 @@ func run() error {
 	flag.DurationVar(&cfg.Latency, "latency", 0, "latency the simulator adds to every request (e.g. 150ms, Instantly's order)")
 	flag.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis to share; empty starts a redis-server on a free port")
 	baselines := flag.Bool("baselines", true, "also run the sequential and unbounded baselines")
+	onboard := flag.Bool("onboard", false, "run the onboarding benchmark instead: one OnboardMembers of --people into --workspaces at Instantly's limits (--rps/--rpm default to 100/6000 there) with --latency (default 150ms)")
+	people := flag.Int("people", 10, "people of the onboarding benchmark")
+	runs := flag.Int("runs", 1, "repeat the onboarding benchmark this many times (a fresh world each)")
 	flag.Parse()
 	cfg.Baselines = *baselines
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,6 +58,29 @@ func run() error {
 		}
 		defer stopRedis()
 		cfg.RedisURL = url
+	}
+	if *onboard {
+		oc := bench.OnboardConfig{Workspaces: cfg.Workspaces, People: *people, Replicas: cfg.Replicas, Latency: cfg.Latency,
+			Headroom: cfg.Headroom, RedisURL: cfg.RedisURL}
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["rps"] {
+			oc.RPS = cfg.RPS
+		}
+		if set["rpm"] {
+			oc.RPM = cfg.RPM
+		}
+		if !set["workspaces"] {
+			oc.Workspaces = 100
+		}
+		for range *runs {
+			r, err := bench.RunOnboard(ctx, oc)
+			if err != nil {
+				return err
+			}
+			fmt.Println(r)
+		}
+		return nil
 	}
 	fmt.Printf("workspaces=%d replicas=%d limits=%d/s,%d/min per workspace (aggregate %d/s) headroom=%.2f fanouts=%d\n",
 		cfg.Workspaces, cfg.Replicas, cfg.RPS, cfg.RPM, cfg.RPS*cfg.Workspaces, cfg.Headroom, cfg.FanOuts)

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/agencyplane/agencyplane/internal/testutil/redistest"
 )
@@ -36,5 +38,28 @@ func TestThreeReplicasNeverExceedTheLimits(t *testing.T) {
 	}
 	if want := int64(12 * 6 * 2); r.Calls != want {
 		t.Fatalf("%d upstream calls, want %d (read + create per workspace and fan-out)", r.Calls, want)
+	}
+}
+
+// TestOnboardBenchmark runs a small onboarding benchmark: every item
+// succeeds, with no 429 and no duplicate write, and the report's bound is
+// the larger of the calls at the budget and three round trips.
+func TestOnboardBenchmark(t *testing.T) {
+	rdb := redistest.Start(t)
+	r, err := RunOnboard(context.Background(), OnboardConfig{Workspaces: 8, People: 4, Replicas: 2, Latency: 20 * time.Millisecond,
+		RedisURL: "redis://" + rdb.Options().Addr + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r)
+	if r.Items != 32 || r.Failed != 0 || r.Upstream429 != 0 || r.Duplicates != 0 {
+		t.Fatalf("report %v", r)
+	}
+	// 5 calls at 80/s = 62.5 ms > 3 × 20 ms.
+	if r.Bound != 62500*time.Microsecond || r.Ratio <= 0 {
+		t.Fatalf("bound %v, ratio %v", r.Bound, r.Ratio)
+	}
+	if !strings.HasPrefix(r.String(), "onboard: items=32 measured=") {
+		t.Fatalf("line %q", r.String())
 	}
 }

@@ -64,12 +64,17 @@ func (c Credential) GoString() string { return c.String() }
 // LogValue keeps the key out of slog output.
 func (c Credential) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
+// MaxIdleConnsPerHost is how many idle connections to Instantly the
+// default client keeps for reuse.
+const MaxIdleConnsPerHost = 1024
+
 // Options configures a Client. Zero values take the defaults.
 type Options struct {
 	// BaseURL of the API, without /api/v2. Default DefaultBaseURL.
 	BaseURL string
 	// HTTPClient sends the requests. Default: a client with a 30s timeout,
-	// which bounds each attempt (a timed-out attempt may be retried).
+	// which bounds each attempt (a timed-out attempt may be retried), whose
+	// transport keeps up to MaxIdleConnsPerHost connections to Instantly.
 	HTTPClient *http.Client
 	// UserAgent sent with every request (Instantly refuses some bare clients).
 	UserAgent string
@@ -112,7 +117,14 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("instantly: base URL %q must be http(s)://host[:port]", opts.BaseURL)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		// Every request goes to one host, many at once (a workspace's
+		// in-flight limit times the workspaces): keep their connections,
+		// instead of Go's default 2 idle per host and a new (TLS)
+		// connection for every other request.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+		tr.MaxIdleConns = MaxIdleConnsPerHost
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "agencyplane/1 (+https://github.com/agencyplane/agencyplane)"

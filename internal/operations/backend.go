@@ -123,6 +123,9 @@ type Backend interface {
 	List(ctx context.Context, q ListQuery) ([]*Record, error)
 	// Cancel flags the operation; ErrFinished once it has ended.
 	Cancel(ctx context.Context, id string) error
+	// CancelRequested reports whether Cancel was called (cheap: workers
+	// ask it between items).
+	CancelRequested(ctx context.Context, id string) (bool, error)
 	// Delete removes a finished operation; ErrRunning before it ends.
 	Delete(ctx context.Context, id string) error
 

@@ -173,8 +173,14 @@ func TestBackendFailedItemsAndIntents(t *testing.T) {
 		if at, _ := b.Intent(ctx, "op2", 4); !at.Equal(first) {
 			t.Fatalf("Intent = %v", at)
 		}
+		if c, err := b.CancelRequested(ctx, "op2"); err != nil || c {
+			t.Fatalf("CancelRequested before Cancel = %v, %v", c, err)
+		}
 		if err := b.Cancel(ctx, "op2"); err != nil {
 			t.Fatal(err)
+		}
+		if c, err := b.CancelRequested(ctx, "op2"); err != nil || !c {
+			t.Fatalf("CancelRequested after Cancel = %v, %v", c, err)
 		}
 		if _, st, _ := b.Get(ctx, "op2"); !st.CancelRequested {
 			t.Fatal("cancel not recorded")

@@ -511,7 +511,7 @@ func (j *Job) Cancelled(ctx context.Context) bool {
 		return j.cancelled
 	}
 	j.cancelSeen = time.Now()
-	if _, st, err := j.m.backend.Get(ctx, j.Rec.ID); err == nil && st.CancelRequested {
+	if c, err := j.m.backend.CancelRequested(ctx, j.Rec.ID); err == nil && c {
 		j.cancelled = true
 	}
 	return j.cancelled

@@ -183,6 +183,17 @@ func (m *Memory) Cancel(_ context.Context, id string) error {
 	return nil
 }
 
+// CancelRequested implements Backend.
+func (m *Memory) CancelRequested(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.op(id)
+	if err != nil {
+		return false, err
+	}
+	return o.status.CancelRequested, nil
+}
+
 // Delete implements Backend.
 func (m *Memory) Delete(_ context.Context, id string) error {
 	m.mu.Lock()

@@ -264,6 +264,20 @@ func (r *Redis) Cancel(ctx context.Context, id string) error {
 	return nil
 }
 
+// CancelRequested implements Backend: one field, not the record.
+func (r *Redis) CancelRequested(ctx context.Context, id string) (bool, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	v, err := r.rdb.HGet(ctx, r.opKey(id), "cancel").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, r.wrap("cancel requested", err)
+	}
+	return v == "1", nil
+}
+
 var deleteScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'rec') == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[1], 'end') == 0 then return 0 end
