@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/testutil/redistest"
@@ -376,5 +377,61 @@ func TestOperationSecretsToCreatorOnly(t *testing.T) {
 				t.Fatalf("a key's secret is in Redis in plain text under %s", k)
 			}
 		}
+	}
+}
+
+// TestOperationBeyondThousandWorkspaces: a unary fan-out refuses a
+// selection above 1,000 workspaces; the same selection as an operation
+// reaches every one of them.
+func TestOperationBeyondThousandWorkspaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 1,001 workspaces")
+	}
+	e := startEnv(t, memoryBackend)
+	inv := e.invokers(testToken)[0]
+	ctx := context.Background()
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, 1001)
+	for i := range 1001 {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			name := fmt.Sprintf("big-%04d", i)
+			_, key := e.sim.CreateWorkspace(name)
+			errs <- inv.Invoke(ctx, "agency.v1.WorkspaceService/CreateWorkspace", &agencyv1.CreateWorkspaceRequest{WorkspaceId: name,
+				Workspace: &agencyv1.Workspace{DisplayName: name, ApiKey: &key, Labels: map[string]string{"team": "big"}}}, &agencyv1.Workspace{})
+		}()
+	}
+	for range 1001 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sel := &agencyv1.WorkspaceSelector{LabelSelector: "team=big"}
+	err := inv.Invoke(ctx, "agency.v1.FanoutService/EnsureTagEverywhere", &agencyv1.EnsureTagEverywhereRequest{Selector: sel, Label: "q3"}, &agencyv1.FanoutResponse{})
+	wantField(t, wantCode(t, err, codes.InvalidArgument), "selector")
+	resp := &agencyv1.FanoutResponse{}
+	if err := inv.Invoke(ctx, "agency.v1.FanoutService/EnsureTagEverywhere", &agencyv1.EnsureTagEverywhereRequest{Selector: sel, Label: "q3", LongRunning: true}, resp); err != nil {
+		t.Fatal(err)
+	}
+	op := waitOperation(t, inv, resp.GetOperation().GetName(), 2*time.Minute)
+	if s := opResponse(t, op).GetSummary(); s.GetTotal() != 1001 || s.GetSucceeded() != 1001 {
+		t.Fatalf("summary %v, want 1001 tags created", s)
+	}
+}
+
+// TestOperationItemCap: --max-operation-items bounds one operation,
+// INVALID_ARGUMENT naming the field that makes it too big.
+func TestOperationItemCap(t *testing.T) {
+	e := startEnvWith(t, "", 0, func(c *config.Config) { c.MaxOperationItems = 3 })
+	inv := e.invokers(testToken)[0]
+	registerWorkspaces(t, e, inv, "cap", 2)
+	sel := &agencyv1.WorkspaceSelector{LabelSelector: "team=cap"}
+	err := inv.Invoke(context.Background(), "agency.v1.FanoutService/OnboardMembers",
+		&agencyv1.OnboardMembersRequest{Selector: sel, People: people("a@x.test", "b@x.test")}, &longrunningpb.Operation{})
+	wantField(t, wantCode(t, err, codes.InvalidArgument), "people")
+	if err := inv.Invoke(context.Background(), "agency.v1.FanoutService/OnboardMembers",
+		&agencyv1.OnboardMembersRequest{Selector: sel, People: people("a@x.test")}, &longrunningpb.Operation{}); err != nil {
+		t.Fatalf("2 items under a cap of 3: %v", err)
 	}
 }

@@ -313,3 +313,50 @@ func TestBackendConcurrentRecord(t *testing.T) {
 		}
 	})
 }
+
+// TestRetention: an ended operation is kept for the retention, then gone
+// (memory on its clock; Redis by the keys' TTL, set when it ends).
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	t.Run("memory", func(t *testing.T) {
+		now := time.Now()
+		m := NewMemory(MemoryOptions{Retention: time.Hour, Now: func() time.Time { return now }})
+		if err := m.Create(ctx, newRecord("old", now, "workspaces/a")); err != nil {
+			t.Fatal(err)
+		}
+		for i := range int64(2) {
+			if _, _, err := m.Record(ctx, "old", ItemResult{Index: i, Outcome: "CREATED"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(59 * time.Minute)
+		if _, _, err := m.Get(ctx, "old"); err != nil {
+			t.Fatalf("within retention: %v", err)
+		}
+		now = now.Add(2 * time.Minute)
+		if _, _, err := m.Get(ctx, "old"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after retention: %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		rdb := redistest.Start(t)
+		prefix := redistest.Prefix(t)
+		r := NewRedis(rdb, RedisOptions{Prefix: prefix, Retention: time.Hour})
+		if err := r.Create(ctx, newRecord("old", time.Now(), "workspaces/a")); err != nil {
+			t.Fatal(err)
+		}
+		if ttl := rdb.PTTL(ctx, r.opKey("old")).Val(); ttl < time.Hour || ttl > 2*time.Hour {
+			t.Fatalf("TTL while running = %v, want up to twice the retention", ttl)
+		}
+		for i := range int64(2) {
+			if _, _, err := r.Record(ctx, "old", ItemResult{Index: i, Outcome: "CREATED", Data: []byte("x")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{r.opKey("old"), r.opKey("old") + ":results"} {
+			if ttl := rdb.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+				t.Fatalf("TTL of %s after the end = %v, want the retention", k, ttl)
+			}
+		}
+	})
+}

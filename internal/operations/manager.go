@@ -407,7 +407,10 @@ func (w *worker) process(jobCtx, runCtx context.Context, d Delivery) {
 			job.FailAll(jobCtx, codes.Aborted, fmt.Sprintf("abandoned after %d attempts (workers kept stopping)", d.Attempt-1))
 		default:
 			_ = m.backend.Running(jobCtx, rec.ID, d.Entry, int64(len(pending)))
-			ex.Run(jobCtx, job)
+			if p := runSafely(jobCtx, ex, job); p != nil {
+				log.Error("operations: executor panicked; the entry's remaining items fail", "panic", fmt.Sprint(p))
+				job.FailAll(jobCtx, codes.Internal, "internal error")
+			}
 		}
 	}
 	left, err := job.loadPending(context.WithoutCancel(jobCtx))
@@ -431,6 +434,14 @@ func (w *worker) process(jobCtx, runCtx context.Context, d Delivery) {
 	if err := m.backend.Ack(ctx, []string{d.ID}); err != nil {
 		log.Warn("operations: acknowledging an entry failed; it may run again (harmless)", "error", err.Error())
 	}
+}
+
+// runSafely runs the executor, turning a panic into a value: one bad entry
+// must not take the replica (and every entry it holds) down.
+func runSafely(ctx context.Context, ex Executor, job *Job) (p any) {
+	defer func() { p = recover() }()
+	ex.Run(ctx, job)
+	return nil
 }
 
 // Job is one entry being worked on.
