@@ -157,16 +157,8 @@ func (s *Service) run(ctx context.Context, sel *agencyv1.WorkspaceSelector, dryR
 	})
 	resp := &agencyv1.FanoutResponse{DryRun: dryRun, Summary: &agencyv1.FanoutSummary{Total: int32(len(results))}}
 	for _, r := range results {
-		wr := r.Value
-		if wr == nil {
-			wr = &agencyv1.WorkspaceResult{}
-		}
-		wr.Workspace, wr.Outcome, wr.Duration = r.Workspace, outcomeToProto(r.Outcome), durationpb.New(r.Duration)
-		if r.Err != nil {
-			wr.Status = apierr.FromError(r.Err).GRPCStatus().Proto()
-		}
 		count(resp.Summary, r.Outcome)
-		resp.Results = append(resp.Results, wr)
+		resp.Results = append(resp.Results, toResult(r))
 	}
 	resp.Summary.Duration = durationpb.New(time.Since(start))
 	return resp, nil

@@ -255,7 +255,8 @@ func (s *Service) recordResult(ctx context.Context, job *ops.Job, it ops.Item, r
 	job.Record(ctx, it, toResult(r))
 }
 
-// toResult renders an engine result the way the unary fan-outs do.
+// toResult renders one engine result as a WorkspaceResult (unary fan-outs
+// and operation items alike).
 func toResult(r fanout.Result[*agencyv1.WorkspaceResult]) *agencyv1.WorkspaceResult {
 	wr := r.Value
 	if wr == nil {
