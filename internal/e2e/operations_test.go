@@ -9,6 +9,7 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -433,5 +434,45 @@ func TestOperationItemCap(t *testing.T) {
 	if err := inv.Invoke(context.Background(), "agency.v1.FanoutService/OnboardMembers",
 		&agencyv1.OnboardMembersRequest{Selector: sel, People: people("a@x.test")}, &longrunningpb.Operation{}); err != nil {
 		t.Fatalf("2 items under a cap of 3: %v", err)
+	}
+}
+
+// TestRetryKeepsScope: a workspace outside the creator's scope fails
+// NOT_FOUND in an operation, and retrying the operation does not reach it.
+func TestRetryKeepsScope(t *testing.T) {
+	e := startEnv(t, memoryBackend)
+	ctx := context.Background()
+	boot := e.invokers(testToken)[0]
+	registerWorkspaces(t, e, boot, "mine", 1)
+	other := registerWorkspaces(t, e, boot, "theirs", 1)
+	created := &agencyv1.CreateTokenResponse{}
+	if err := boot.Invoke(ctx, "agency.v1.TokenService/CreateToken", &agencyv1.CreateTokenRequest{Token: &agencyv1.Token{Role: agencyv1.Role_ROLE_ADMIN, WorkspaceScope: "team=mine"}}, created); err != nil {
+		t.Fatal(err)
+	}
+	scoped := e.invokers(created.GetSecret())[0]
+	op := &longrunningpb.Operation{}
+	if err := scoped.Invoke(ctx, "agency.v1.FanoutService/OnboardMembers", &agencyv1.OnboardMembersRequest{
+		Selector: &agencyv1.WorkspaceSelector{Names: []string{"workspaces/mine-0", "workspaces/theirs-0"}}, People: people("x@agency.test")}, op); err != nil {
+		t.Fatal(err)
+	}
+	op = waitOperation(t, scoped, op.GetName(), time.Minute)
+	if r := opResponse(t, op); r.GetFailedTotal() != 1 || r.GetFailed()[0].GetWorkspace() != "workspaces/theirs-0" {
+		t.Fatalf("response %v", r)
+	}
+	retry := &longrunningpb.Operation{}
+	if err := scoped.Invoke(ctx, "agency.v1.OperationService/RetryOperation", &agencyv1.RetryOperationRequest{Name: op.GetName()}, retry); err != nil {
+		t.Fatal(err)
+	}
+	retry = waitOperation(t, scoped, retry.GetName(), time.Minute)
+	if r := opResponse(t, retry); r.GetFailedTotal() != 1 || status.FromProto(r.GetFailed()[0].GetStatus()).Code() != codes.NotFound {
+		t.Fatalf("retry response %v", r)
+	}
+	for _, id := range other {
+		st, _ := e.sim.WorkspaceState(id)
+		for _, m := range st.Members {
+			if m.Email == "x@agency.test" {
+				t.Fatal("the retry reached a workspace outside the scope")
+			}
+		}
 	}
 }

@@ -366,7 +366,9 @@ func (s *Service) RetryOperation(ctx context.Context, req *agencyv1.RetryOperati
 			continue
 		}
 		if ei != last {
-			retry.Entries = append(retry.Entries, ops.Entry{Workspace: e.Workspace})
+			// Missing stays missing: a workspace outside the creator's
+			// scope must not be reached by retrying.
+			retry.Entries = append(retry.Entries, ops.Entry{Workspace: e.Workspace, Missing: e.Missing})
 			last = ei
 		}
 		if len(e.People) > 0 {
