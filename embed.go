@@ -3,7 +3,9 @@ package agencyplane
 
 import _ "embed"
 
-// OpenAPI is the generated OpenAPI (Swagger 2.0) document of the REST API.
+// OpenAPI is the OpenAPI 3.1 document of the REST API, served at
+// /openapi.json. `make generate` writes it: protoc-gen-openapiv2, then
+// tools/openapi3 (see there why not protoc-gen-openapiv3).
 //
-//go:embed gen/openapiv2/agency.swagger.json
+//go:embed gen/openapiv3/agency.openapi.json
 var OpenAPI []byte

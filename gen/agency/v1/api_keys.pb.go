@@ -458,7 +458,11 @@ type RevokeApiKeyRequest struct {
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
 	// request is INVALID_ARGUMENT. Kept for 24 hours.
-	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Revoke the key even when it is the workspace's stored credential. The
+	// control plane then cannot reach the workspace (its state becomes
+	// CREDENTIAL_INVALID) until the credential is rotated.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +511,13 @@ func (x *RevokeApiKeyRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *RevokeApiKeyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 var File_agency_v1_api_keys_proto protoreflect.FileDescriptor
 
 const file_agency_v1_api_keys_proto_rawDesc = "" +
@@ -539,11 +550,12 @@ const file_agency_v1_api_keys_proto_rawDesc = "" +
 	"request_id\x18\x06 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"_\n" +
 	"\x14CreateApiKeyResponse\x12*\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x11.agency.v1.ApiKeyR\x06apiKey\x12\x1b\n" +
-	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"\xab\x01\n" +
+	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"\xc1\x01\n" +
 	"\x13RevokeApiKeyRequest\x12h\n" +
 	"\x04name\x18\x01 \x01(\tBT\xe0A\x02\xbaHNrL2J^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/apiKeys/[A-Za-z0-9-]{1,64}$R\x04name\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*}\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force*}\n" +
 	"\fApiKeyPreset\x12\x1e\n" +
 	"\x1aAPI_KEY_PRESET_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16API_KEY_PRESET_MANAGER\x10\x01\x12\x16\n" +

@@ -38,7 +38,9 @@ type ApiKeyServiceClient interface {
 	// once, in this response only. Never retried on upstream 5xx: a repeat
 	// could mint a second key whose secret nobody sees.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
-	// Revokes (deletes) a key and returns it.
+	// Revokes (deletes) a key and returns it. The workspace's stored
+	// credential (the key the control plane itself uses there) is refused with
+	// FAILED_PRECONDITION unless force is set: rotate the credential first.
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error)
 }
 
@@ -94,7 +96,9 @@ type ApiKeyServiceServer interface {
 	// once, in this response only. Never retried on upstream 5xx: a repeat
 	// could mint a second key whose secret nobody sees.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
-	// Revokes (deletes) a key and returns it.
+	// Revokes (deletes) a key and returns it. The workspace's stored
+	// credential (the key the control plane itself uses there) is refused with
+	// FAILED_PRECONDITION unless force is set: rotate the credential first.
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*ApiKey, error)
 	mustEmbedUnimplementedApiKeyServiceServer()
 }

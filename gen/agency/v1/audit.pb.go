@@ -31,7 +31,8 @@ type AuditEvent struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// When the call finished.
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	// Who called: "tokens/{token}" or "cert:{identity}"; never a secret.
+	// Who called: "tokens/{token}", "cert:{identity}" or, for an OpenID
+	// Connect caller, "oidc:{issuer}#{sub}"; never a secret.
 	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
 	// The caller's role.
 	Role Role `protobuf:"varint,4,opt,name=role,proto3,enum=agency.v1.Role" json:"role,omitempty"`
@@ -48,9 +49,12 @@ type AuditEvent struct {
 	// Workspaces that failed.
 	Failed int32 `protobuf:"varint,10,opt,name=failed,proto3" json:"failed,omitempty"`
 	// Workspaces already in the wanted state.
-	AlreadyDone   int32 `protobuf:"varint,11,opt,name=already_done,json=alreadyDone,proto3" json:"already_done,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AlreadyDone int32 `protobuf:"varint,11,opt,name=already_done,json=alreadyDone,proto3" json:"already_done,omitempty"`
+	// An OpenID Connect caller's email claim, beside its principal; empty
+	// for other callers.
+	PrincipalEmail string `protobuf:"bytes,12,opt,name=principal_email,json=principalEmail,proto3" json:"principal_email,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AuditEvent) Reset() {
@@ -158,6 +162,13 @@ func (x *AuditEvent) GetAlreadyDone() int32 {
 		return x.AlreadyDone
 	}
 	return 0
+}
+
+func (x *AuditEvent) GetPrincipalEmail() string {
+	if x != nil {
+		return x.PrincipalEmail
+	}
+	return ""
 }
 
 // Request for AuditService.ListEvents.
@@ -567,7 +578,7 @@ var File_agency_v1_audit_proto protoreflect.FileDescriptor
 
 const file_agency_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x15agency/v1/audit.proto\x12\tagency.v1\x1a\x1aagency/v1/audit_logs.proto\x1a\x16agency/v1/tokens.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x02\n" +
+	"\x15agency/v1/audit.proto\x12\tagency.v1\x1a\x1aagency/v1/audit_logs.proto\x1a\x16agency/v1/tokens.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
@@ -584,7 +595,8 @@ const file_agency_v1_audit_proto_rawDesc = "" +
 	"\tsucceeded\x18\t \x01(\x05R\tsucceeded\x12\x16\n" +
 	"\x06failed\x18\n" +
 	" \x01(\x05R\x06failed\x12!\n" +
-	"\falready_done\x18\v \x01(\x05R\valreadyDone\"\x91\x02\n" +
+	"\falready_done\x18\v \x01(\x05R\valreadyDone\x12'\n" +
+	"\x0fprincipal_email\x18\f \x01(\tR\x0eprincipalEmail\"\x91\x02\n" +
 	"\x11ListEventsRequest\x12'\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +

@@ -355,6 +355,7 @@ type WorkspaceResult struct {
 	//	*WorkspaceResult_ApiKeys
 	//	*WorkspaceResult_Members
 	//	*WorkspaceResult_GroupMember
+	//	*WorkspaceResult_DesiredState
 	Payload       isWorkspaceResult_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -493,6 +494,15 @@ func (x *WorkspaceResult) GetGroupMember() *GroupMember {
 	return nil
 }
 
+func (x *WorkspaceResult) GetDesiredState() *WorkspacePlan {
+	if x != nil {
+		if x, ok := x.Payload.(*WorkspaceResult_DesiredState); ok {
+			return x.DesiredState
+		}
+	}
+	return nil
+}
+
 type isWorkspaceResult_Payload interface {
 	isWorkspaceResult_Payload()
 }
@@ -527,6 +537,12 @@ type WorkspaceResult_GroupMember struct {
 	GroupMember *GroupMember `protobuf:"bytes,15,opt,name=group_member,json=groupMember,proto3,oneof"`
 }
 
+type WorkspaceResult_DesiredState struct {
+	// DesiredStateService.ApplyPlan: the workspace's changes and what
+	// became of each.
+	DesiredState *WorkspacePlan `protobuf:"bytes,16,opt,name=desired_state,json=desiredState,proto3,oneof"`
+}
+
 func (*WorkspaceResult_Member) isWorkspaceResult_Payload() {}
 
 func (*WorkspaceResult_Tag) isWorkspaceResult_Payload() {}
@@ -538,6 +554,8 @@ func (*WorkspaceResult_ApiKeys) isWorkspaceResult_Payload() {}
 func (*WorkspaceResult_Members) isWorkspaceResult_Payload() {}
 
 func (*WorkspaceResult_GroupMember) isWorkspaceResult_Payload() {}
+
+func (*WorkspaceResult_DesiredState) isWorkspaceResult_Payload() {}
 
 // Outcome counts of a fan-out.
 type FanoutSummary struct {
@@ -1803,7 +1821,7 @@ var File_agency_v1_fanout_proto protoreflect.FileDescriptor
 
 const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\n" +
-	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xae\x01\n" +
+	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/desired_state.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xae\x01\n" +
 	"\x11WorkspaceSelector\x12V\n" +
 	"\x05names\x18\x01 \x03(\tB@\xbaH=\x92\x01:\x10\xe8\a\x18\x01\"3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x05names\x12/\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\rlabelSelector\x12\x10\n" +
@@ -1817,7 +1835,7 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x0fover_privileged\x18\x02 \x01(\x05R\x0eoverPrivileged\"9\n" +
 	"\n" +
 	"MemberList\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\xb4\x04\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\xf5\x04\n" +
 	"\x0fWorkspaceResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x122\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x18.agency.v1.FanoutOutcomeR\aoutcome\x12*\n" +
@@ -1831,7 +1849,8 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x0fcreated_api_key\x18\f \x01(\v2\x18.agency.v1.CreatedApiKeyH\x00R\rcreatedApiKey\x122\n" +
 	"\bapi_keys\x18\r \x01(\v2\x15.agency.v1.ApiKeyListH\x00R\aapiKeys\x121\n" +
 	"\amembers\x18\x0e \x01(\v2\x15.agency.v1.MemberListH\x00R\amembers\x12;\n" +
-	"\fgroup_member\x18\x0f \x01(\v2\x16.agency.v1.GroupMemberH\x00R\vgroupMemberB\t\n" +
+	"\fgroup_member\x18\x0f \x01(\v2\x16.agency.v1.GroupMemberH\x00R\vgroupMember\x12?\n" +
+	"\rdesired_state\x18\x10 \x01(\v2\x18.agency.v1.WorkspacePlanH\x00R\fdesiredStateB\t\n" +
 	"\apayload\"\xf4\x01\n" +
 	"\rFanoutSummary\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x05R\x05total\x12\x1c\n" +
@@ -2002,9 +2021,10 @@ var file_agency_v1_fanout_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),               // 25: google.protobuf.Duration
 	(*Tag)(nil),                               // 26: agency.v1.Tag
 	(*GroupMember)(nil),                       // 27: agency.v1.GroupMember
-	(MemberRole)(0),                           // 28: agency.v1.MemberRole
-	(*longrunningpb.Operation)(nil),           // 29: google.longrunning.Operation
-	(ApiKeyPreset)(0),                         // 30: agency.v1.ApiKeyPreset
+	(*WorkspacePlan)(nil),                     // 28: agency.v1.WorkspacePlan
+	(MemberRole)(0),                           // 29: agency.v1.MemberRole
+	(*longrunningpb.Operation)(nil),           // 30: google.longrunning.Operation
+	(ApiKeyPreset)(0),                         // 31: agency.v1.ApiKeyPreset
 }
 var file_agency_v1_fanout_proto_depIdxs = []int32{
 	22, // 0: agency.v1.CreatedApiKey.api_key:type_name -> agency.v1.ApiKey
@@ -2019,56 +2039,57 @@ var file_agency_v1_fanout_proto_depIdxs = []int32{
 	3,  // 9: agency.v1.WorkspaceResult.api_keys:type_name -> agency.v1.ApiKeyList
 	4,  // 10: agency.v1.WorkspaceResult.members:type_name -> agency.v1.MemberList
 	27, // 11: agency.v1.WorkspaceResult.group_member:type_name -> agency.v1.GroupMember
-	25, // 12: agency.v1.FanoutSummary.duration:type_name -> google.protobuf.Duration
-	8,  // 13: agency.v1.PersonAccess.workspaces:type_name -> agency.v1.WorkspaceRole
-	28, // 14: agency.v1.WorkspaceRole.role:type_name -> agency.v1.MemberRole
-	5,  // 15: agency.v1.FanoutResponse.results:type_name -> agency.v1.WorkspaceResult
-	6,  // 16: agency.v1.FanoutResponse.summary:type_name -> agency.v1.FanoutSummary
-	7,  // 17: agency.v1.FanoutResponse.access_matrix:type_name -> agency.v1.PersonAccess
-	29, // 18: agency.v1.FanoutResponse.operation:type_name -> google.longrunning.Operation
-	1,  // 19: agency.v1.InviteMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	28, // 20: agency.v1.InviteMemberEverywhereRequest.role:type_name -> agency.v1.MemberRole
-	1,  // 21: agency.v1.UpdateMemberRoleEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	28, // 22: agency.v1.UpdateMemberRoleEverywhereRequest.role:type_name -> agency.v1.MemberRole
-	1,  // 23: agency.v1.RemoveMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 24: agency.v1.InviteSubWorkspacesToGroupRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 25: agency.v1.EnsureTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 26: agency.v1.DeleteTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 27: agency.v1.CreateApiKeyEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	30, // 28: agency.v1.CreateApiKeyEverywhereRequest.preset:type_name -> agency.v1.ApiKeyPreset
-	1,  // 29: agency.v1.AuditApiKeysRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 30: agency.v1.ListAccessRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	1,  // 31: agency.v1.ListPendingInvitationsRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	28, // 32: agency.v1.Person.role:type_name -> agency.v1.MemberRole
-	1,  // 33: agency.v1.OnboardMembersRequest.selector:type_name -> agency.v1.WorkspaceSelector
-	20, // 34: agency.v1.OnboardMembersRequest.people:type_name -> agency.v1.Person
-	10, // 35: agency.v1.FanoutService.InviteMemberEverywhere:input_type -> agency.v1.InviteMemberEverywhereRequest
-	11, // 36: agency.v1.FanoutService.UpdateMemberRoleEverywhere:input_type -> agency.v1.UpdateMemberRoleEverywhereRequest
-	12, // 37: agency.v1.FanoutService.RemoveMemberEverywhere:input_type -> agency.v1.RemoveMemberEverywhereRequest
-	13, // 38: agency.v1.FanoutService.InviteSubWorkspacesToGroup:input_type -> agency.v1.InviteSubWorkspacesToGroupRequest
-	14, // 39: agency.v1.FanoutService.EnsureTagEverywhere:input_type -> agency.v1.EnsureTagEverywhereRequest
-	15, // 40: agency.v1.FanoutService.DeleteTagEverywhere:input_type -> agency.v1.DeleteTagEverywhereRequest
-	16, // 41: agency.v1.FanoutService.CreateApiKeyEverywhere:input_type -> agency.v1.CreateApiKeyEverywhereRequest
-	17, // 42: agency.v1.FanoutService.AuditApiKeys:input_type -> agency.v1.AuditApiKeysRequest
-	18, // 43: agency.v1.FanoutService.ListAccess:input_type -> agency.v1.ListAccessRequest
-	19, // 44: agency.v1.FanoutService.ListPendingInvitations:input_type -> agency.v1.ListPendingInvitationsRequest
-	21, // 45: agency.v1.FanoutService.OnboardMembers:input_type -> agency.v1.OnboardMembersRequest
-	9,  // 46: agency.v1.FanoutService.InviteMemberEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 47: agency.v1.FanoutService.UpdateMemberRoleEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 48: agency.v1.FanoutService.RemoveMemberEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 49: agency.v1.FanoutService.InviteSubWorkspacesToGroup:output_type -> agency.v1.FanoutResponse
-	9,  // 50: agency.v1.FanoutService.EnsureTagEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 51: agency.v1.FanoutService.DeleteTagEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 52: agency.v1.FanoutService.CreateApiKeyEverywhere:output_type -> agency.v1.FanoutResponse
-	9,  // 53: agency.v1.FanoutService.AuditApiKeys:output_type -> agency.v1.FanoutResponse
-	9,  // 54: agency.v1.FanoutService.ListAccess:output_type -> agency.v1.FanoutResponse
-	9,  // 55: agency.v1.FanoutService.ListPendingInvitations:output_type -> agency.v1.FanoutResponse
-	29, // 56: agency.v1.FanoutService.OnboardMembers:output_type -> google.longrunning.Operation
-	46, // [46:57] is the sub-list for method output_type
-	35, // [35:46] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	28, // 12: agency.v1.WorkspaceResult.desired_state:type_name -> agency.v1.WorkspacePlan
+	25, // 13: agency.v1.FanoutSummary.duration:type_name -> google.protobuf.Duration
+	8,  // 14: agency.v1.PersonAccess.workspaces:type_name -> agency.v1.WorkspaceRole
+	29, // 15: agency.v1.WorkspaceRole.role:type_name -> agency.v1.MemberRole
+	5,  // 16: agency.v1.FanoutResponse.results:type_name -> agency.v1.WorkspaceResult
+	6,  // 17: agency.v1.FanoutResponse.summary:type_name -> agency.v1.FanoutSummary
+	7,  // 18: agency.v1.FanoutResponse.access_matrix:type_name -> agency.v1.PersonAccess
+	30, // 19: agency.v1.FanoutResponse.operation:type_name -> google.longrunning.Operation
+	1,  // 20: agency.v1.InviteMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	29, // 21: agency.v1.InviteMemberEverywhereRequest.role:type_name -> agency.v1.MemberRole
+	1,  // 22: agency.v1.UpdateMemberRoleEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	29, // 23: agency.v1.UpdateMemberRoleEverywhereRequest.role:type_name -> agency.v1.MemberRole
+	1,  // 24: agency.v1.RemoveMemberEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 25: agency.v1.InviteSubWorkspacesToGroupRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 26: agency.v1.EnsureTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 27: agency.v1.DeleteTagEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 28: agency.v1.CreateApiKeyEverywhereRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	31, // 29: agency.v1.CreateApiKeyEverywhereRequest.preset:type_name -> agency.v1.ApiKeyPreset
+	1,  // 30: agency.v1.AuditApiKeysRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 31: agency.v1.ListAccessRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	1,  // 32: agency.v1.ListPendingInvitationsRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	29, // 33: agency.v1.Person.role:type_name -> agency.v1.MemberRole
+	1,  // 34: agency.v1.OnboardMembersRequest.selector:type_name -> agency.v1.WorkspaceSelector
+	20, // 35: agency.v1.OnboardMembersRequest.people:type_name -> agency.v1.Person
+	10, // 36: agency.v1.FanoutService.InviteMemberEverywhere:input_type -> agency.v1.InviteMemberEverywhereRequest
+	11, // 37: agency.v1.FanoutService.UpdateMemberRoleEverywhere:input_type -> agency.v1.UpdateMemberRoleEverywhereRequest
+	12, // 38: agency.v1.FanoutService.RemoveMemberEverywhere:input_type -> agency.v1.RemoveMemberEverywhereRequest
+	13, // 39: agency.v1.FanoutService.InviteSubWorkspacesToGroup:input_type -> agency.v1.InviteSubWorkspacesToGroupRequest
+	14, // 40: agency.v1.FanoutService.EnsureTagEverywhere:input_type -> agency.v1.EnsureTagEverywhereRequest
+	15, // 41: agency.v1.FanoutService.DeleteTagEverywhere:input_type -> agency.v1.DeleteTagEverywhereRequest
+	16, // 42: agency.v1.FanoutService.CreateApiKeyEverywhere:input_type -> agency.v1.CreateApiKeyEverywhereRequest
+	17, // 43: agency.v1.FanoutService.AuditApiKeys:input_type -> agency.v1.AuditApiKeysRequest
+	18, // 44: agency.v1.FanoutService.ListAccess:input_type -> agency.v1.ListAccessRequest
+	19, // 45: agency.v1.FanoutService.ListPendingInvitations:input_type -> agency.v1.ListPendingInvitationsRequest
+	21, // 46: agency.v1.FanoutService.OnboardMembers:input_type -> agency.v1.OnboardMembersRequest
+	9,  // 47: agency.v1.FanoutService.InviteMemberEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 48: agency.v1.FanoutService.UpdateMemberRoleEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 49: agency.v1.FanoutService.RemoveMemberEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 50: agency.v1.FanoutService.InviteSubWorkspacesToGroup:output_type -> agency.v1.FanoutResponse
+	9,  // 51: agency.v1.FanoutService.EnsureTagEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 52: agency.v1.FanoutService.DeleteTagEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 53: agency.v1.FanoutService.CreateApiKeyEverywhere:output_type -> agency.v1.FanoutResponse
+	9,  // 54: agency.v1.FanoutService.AuditApiKeys:output_type -> agency.v1.FanoutResponse
+	9,  // 55: agency.v1.FanoutService.ListAccess:output_type -> agency.v1.FanoutResponse
+	9,  // 56: agency.v1.FanoutService.ListPendingInvitations:output_type -> agency.v1.FanoutResponse
+	30, // 57: agency.v1.FanoutService.OnboardMembers:output_type -> google.longrunning.Operation
+	47, // [47:58] is the sub-list for method output_type
+	36, // [36:47] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_agency_v1_fanout_proto_init() }
@@ -2077,6 +2098,7 @@ func file_agency_v1_fanout_proto_init() {
 		return
 	}
 	file_agency_v1_api_keys_proto_init()
+	file_agency_v1_desired_state_proto_init()
 	file_agency_v1_group_members_proto_init()
 	file_agency_v1_members_proto_init()
 	file_agency_v1_tags_proto_init()
@@ -2087,6 +2109,7 @@ func file_agency_v1_fanout_proto_init() {
 		(*WorkspaceResult_ApiKeys)(nil),
 		(*WorkspaceResult_Members)(nil),
 		(*WorkspaceResult_GroupMember)(nil),
+		(*WorkspaceResult_DesiredState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -25,10 +25,11 @@ var File_agency_v1_openapi_proto protoreflect.FileDescriptor
 
 const file_agency_v1_openapi_proto_rawDesc = "" +
 	"\n" +
-	"\x17agency/v1/openapi.proto\x12\tagency.v1\x1a.protoc-gen-openapiv2/options/annotations.protoB\x98\x04\x92A\xd9\x03\x12\xc6\x02\n" +
-	"-Agency control plane for Instantly workspaces\x12\x82\x02Registry and credential vault for an agency's Instantly client workspaces. Every call needs `Authorization: Bearer <token>`. Errors are google.rpc.Status with an ErrorInfo reason (see agency.v1.ErrorReason) and, for bad input, a BadRequest naming each field.*\f\n" +
+	"\x17agency/v1/openapi.proto\x12\tagency.v1\x1a.protoc-gen-openapiv2/options/annotations.protoB\x80\x05\x92A\xc1\x04\x12\xae\x03\n" +
+	"-Agency control plane for Instantly workspaces\x12\x82\x02Registry and credential vault for an agency's Instantly client workspaces. Every call needs `Authorization: Bearer <token>`. Errors are google.rpc.Status with an ErrorInfo reason (see agency.v1.ErrorReason) and, for bad input, a BadRequest naming each field.\"9\n" +
+	"\vagencyplane\x12*https://github.com/agencyplane/agencyplane*9\n" +
 	"\n" +
-	"Apache-2.02\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonZX\n" +
+	"Apache-2.0\x12+https://www.apache.org/licenses/LICENSE-2.02\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonZX\n" +
 	"V\n" +
 	"\x06bearer\x12L\b\x02\x127A control-plane token: `Authorization: Bearer <token>`.\x1a\rAuthorization \x02b\f\n" +
 	"\n" +

@@ -37,6 +37,10 @@ const (
 	Role_ROLE_SDR Role = 3
 	// Reads workspaces and tags.
 	Role_ROLE_VIEWER Role = 4
+	// SCIM provisioning (/scim/v2) for the agency's identity provider, and
+	// nothing else: every RPC is denied. Created only by an unscoped admin,
+	// without a scope.
+	Role_ROLE_PROVISIONER Role = 5
 )
 
 // Enum value maps for Role.
@@ -47,6 +51,7 @@ var (
 		2: "ROLE_MANAGER",
 		3: "ROLE_SDR",
 		4: "ROLE_VIEWER",
+		5: "ROLE_PROVISIONER",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
@@ -54,6 +59,7 @@ var (
 		"ROLE_MANAGER":     2,
 		"ROLE_SDR":         3,
 		"ROLE_VIEWER":      4,
+		"ROLE_PROVISIONER": 5,
 	}
 )
 
@@ -565,14 +571,15 @@ const file_agency_v1_tokens_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^tokens/[a-z0-9-]{1,64}$R\x04name\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*]\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId*s\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x10\n" +
 	"\fROLE_MANAGER\x10\x02\x12\f\n" +
 	"\bROLE_SDR\x10\x03\x12\x0f\n" +
-	"\vROLE_VIEWER\x10\x042\x94\x03\n" +
+	"\vROLE_VIEWER\x10\x04\x12\x14\n" +
+	"\x10ROLE_PROVISIONER\x10\x052\x94\x03\n" +
 	"\fTokenService\x12g\n" +
 	"\vCreateToken\x12\x1d.agency.v1.CreateTokenRequest\x1a\x1e.agency.v1.CreateTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x05token\"\n" +
 	"/v1/tokens\x12U\n" +
