@@ -5,8 +5,9 @@ GO        ?= go
 BUF       := $(GO) tool -modfile=tools/go.mod buf
 BASELINE  := .ci/buf-baseline.binpb
 FUZZTIME  ?= 5s
+OPENAPI   := gen/openapiv3/agency.openapi.json
 
-.PHONY: all run sim build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard clean
+.PHONY: all run sim agencyctl demo demo-stop build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard bench-plan clean
 
 all: build
 
@@ -18,17 +19,32 @@ run:
 sim:
 	$(GO) run ./cmd/instantly-sim
 
+## agencyctl: build the operator's command line into bin/agencyctl
+agencyctl:
+	$(GO) build -o bin/agencyctl ./cmd/agencyctl
+
+## demo: a first look in under a minute: simulator (50 workspaces), agencyd (embedded), import, onboarding, access matrix, plan of examples/agency.yaml
+demo:
+	$(GO) build -o bin/ ./cmd/agencyd ./cmd/instantly-sim ./cmd/agencyctl
+	bash examples/demo.sh
+
+## demo-stop: stop the servers make demo left running
+demo-stop:
+	bash examples/demo.sh stop
+
 build:
 	$(GO) build ./...
 
-## generate: regenerate gen/ from proto/
+## generate: regenerate gen/ from proto/: code, the OpenAPI 3.1 document (tools/openapi3) and its Go test client
 generate:
 	$(BUF) format -w
 	$(BUF) generate
 	$(BUF) generate --template buf.gen.longrunning.yaml
+	$(GO) -C tools run ./openapi3 -o ../$(OPENAPI) ../gen/openapiv2/agency.swagger.json ../gen/openapiv2/google/longrunning/operations.swagger.json
+	$(GO) tool -modfile=tools/go.mod oapi-codegen -config tools/openapi3/oapi-codegen.yaml $(OPENAPI)
 
-## lint: buf lint, buf format, go vet, gofmt
-lint: vet
+## lint: buf lint, buf format, go vet, gofmt, and the OpenAPI document (Redocly, Spectral)
+lint: vet openapi-lint
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
@@ -36,6 +52,10 @@ lint: vet
 
 vet:
 	$(GO) vet ./...
+
+## openapi-lint: Redocly (recommended-strict) and Spectral (spectral:oas) on the served OpenAPI document; installs them on first use (.ci/openapi)
+openapi-lint:
+	@./.ci/openapi/lint.sh $(OPENAPI)
 
 ## unit: go test -race over every package (needs redis-server or REDIS_URL)
 unit: ensure-redis
@@ -62,6 +82,10 @@ bench: ensure-redis
 bench-onboard: ensure-redis
 	$(GO) run ./cmd/agencybench --onboard --people 10 --workspaces 100 --latency 150ms $(BENCHFLAGS)
 	$(GO) run ./cmd/agencybench --onboard --people 20 --workspaces 500 --latency 150ms $(BENCHFLAGS)
+
+## bench-plan: one desired-state CreatePlan of 20 declared people over 300 workspaces (Instantly's limits, 150 ms latency)
+bench-plan: ensure-redis
+	$(GO) run ./cmd/agencybench --plan $(BENCHFLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
 fuzz: ensure-redis

@@ -47,6 +47,7 @@ func run() error {
 	onboard := flag.Bool("onboard", false, "run the onboarding benchmark instead: one OnboardMembers of --people into --workspaces at Instantly's limits (--rps/--rpm default to 100/6000 there) with --latency (default 150ms)")
 	people := flag.Int("people", 10, "people of the onboarding benchmark")
 	runs := flag.Int("runs", 1, "repeat the onboarding benchmark this many times (a fresh world each)")
+	plan := flag.Bool("plan", false, "run the desired-state planning benchmark instead: one CreatePlan of --people (default 20) declared people over --workspaces (default 300) at Instantly's limits with --latency (default 150ms)")
 	flag.Parse()
 	cfg.Baselines = *baselines
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,6 +59,31 @@ func run() error {
 		}
 		defer stopRedis()
 		cfg.RedisURL = url
+	}
+	if *plan {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		pc := bench.PlanConfig{Workspaces: cfg.Workspaces, People: *people, Replicas: 1, Latency: cfg.Latency, Headroom: cfg.Headroom, RedisURL: cfg.RedisURL}
+		if !set["workspaces"] {
+			pc.Workspaces = 300
+		}
+		if !set["people"] {
+			pc.People = 20
+		}
+		if !set["latency"] {
+			pc.Latency = 150 * time.Millisecond
+		}
+		if set["replicas"] {
+			pc.Replicas = cfg.Replicas
+		}
+		for range *runs {
+			r, err := bench.RunPlan(ctx, pc)
+			if err != nil {
+				return err
+			}
+			fmt.Println(r)
+		}
+		return nil
 	}
 	if *onboard {
 		oc := bench.OnboardConfig{Workspaces: cfg.Workspaces, People: *people, Replicas: cfg.Replicas, Latency: cfg.Latency,
@@ -87,6 +113,9 @@ func run() error {
 	reports, err := bench.Run(ctx, cfg)
 	for _, r := range reports {
 		fmt.Println(r)
+		for _, l := range r.FailureLines() {
+			fmt.Println(l)
+		}
 	}
 	return err
 }

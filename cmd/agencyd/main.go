@@ -1,5 +1,7 @@
 // Command agencyd is the agency control plane for Instantly workspaces: a
 // gRPC server with a REST gateway, holding client workspaces' credentials.
+// `agencyd healthcheck` probes a running agencyd's /readyz (for container
+// health checks).
 package main
 
 import (
@@ -16,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)

@@ -42,6 +42,10 @@ func TestFromErrorMapping(t *testing.T) {
 		// The limiter gave up at the deadline while Redis was down: the
 		// cause that matters is the store, not the clock.
 		{fmt.Errorf("wait: %w (last try: %w)", context.DeadlineExceeded, ratelimit.ErrUnavailable), codes.Unavailable, "STORE_UNAVAILABLE"},
+		// The store's own round-trip timeout (go-redis reports it as the
+		// context's deadline) is the store being unavailable, not the
+		// caller's deadline.
+		{fmt.Errorf("redis get: %w: %w", store.ErrUnavailable, context.DeadlineExceeded), codes.Unavailable, "STORE_UNAVAILABLE"},
 	}
 	for _, tc := range cases {
 		e := FromError(tc.err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,17 +29,30 @@ func FromError(err error) *Error {
 		return e
 	}
 	var upstream *instantly.Error
+	var invalid *instantly.InvalidAnswerError
 	switch {
 	case errors.Is(err, ratelimit.ErrUnavailable):
 		// Checked before the context errors it may wrap. Fail closed:
 		// without the shared budget nothing is sent upstream.
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "rate-limit store unavailable; nothing was sent to Instantly", err)
+	case errors.Is(err, store.ErrUnavailable):
+		// Also before the context errors: a store wraps ErrUnavailable
+		// only when its own round-trip timeout (which go-redis reports as
+		// the context's deadline) or Redis failed, never the caller's end.
+		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "state store unavailable", err)
 	case errors.Is(err, context.Canceled):
 		return Wrap(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "request canceled", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return Wrap(codes.DeadlineExceeded, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "deadline exceeded", err)
 	case errors.As(err, &upstream):
 		return FromUpstream(upstream)
+	case errors.As(err, &invalid):
+		// Instantly's fault, not ours (so not INTERNAL), and a later try may
+		// pass. There is no UPSTREAM_INVALID reason in the proto: the
+		// metadata tells this apart from an unreachable Instantly.
+		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_UPSTREAM_UNAVAILABLE,
+			"Instantly gave an invalid answer: "+strings.TrimPrefix(invalid.Error(), "instantly: "), err).
+			WithMetadata("upstream_answer", "invalid")
 	case errors.Is(err, instantly.ErrUnreachable):
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_UPSTREAM_UNAVAILABLE, "Instantly could not be reached", err)
 	case errors.Is(err, store.ErrNotFound):
@@ -49,8 +63,6 @@ func FromError(err error) *Error {
 		return Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS, "this Instantly workspace is already registered", err)
 	case errors.Is(err, store.ErrConflict):
 		return Wrap(codes.Aborted, agencyv1.ErrorReason_ERROR_REASON_CONCURRENT_MODIFICATION, "concurrent modification; retry", err)
-	case errors.Is(err, store.ErrUnavailable):
-		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "state store unavailable", err)
 	case errors.Is(err, operations.ErrUnavailable):
 		return Wrap(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_STORE_UNAVAILABLE, "operation store unavailable", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -26,11 +27,15 @@ import (
 	"github.com/agencyplane/agencyplane/internal/auth"
 	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/config"
+	"github.com/agencyplane/agencyplane/internal/desiredstate"
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/idempotency"
+	"github.com/agencyplane/agencyplane/internal/identity/oidc"
+	"github.com/agencyplane/agencyplane/internal/identity/scim"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	memberguard "github.com/agencyplane/agencyplane/internal/members"
 	"github.com/agencyplane/agencyplane/internal/operations"
+	"github.com/agencyplane/agencyplane/internal/pagetoken"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/redislimit"
@@ -39,6 +44,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/service/audit"
 	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
 	"github.com/agencyplane/agencyplane/internal/service/bulk"
+	dsservice "github.com/agencyplane/agencyplane/internal/service/desiredstate"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
 	"github.com/agencyplane/agencyplane/internal/service/members"
 	opservice "github.com/agencyplane/agencyplane/internal/service/operations"
@@ -57,7 +63,11 @@ type App struct {
 	Server     *server.Server
 	Store      store.Store
 	Operations *operations.Manager
-	logger     *slog.Logger
+	// DesiredState serves access as code and runs its reconciler.
+	DesiredState *dsservice.Service
+	// SCIM serves /scim/v2 and reconciles its provisioning.
+	SCIM   *scim.Handler
+	logger *slog.Logger
 }
 
 // NewLogger builds the JSON (or text) slog logger the configuration asks for.
@@ -77,6 +87,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, console i
 	if err != nil {
 		return nil, err
 	}
+	if st, err = withAuditLog(cfg, st, logger); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	a, err := assemble(ctx, cfg, logger, console, st, rdb)
 	if err != nil {
 		_ = st.Close()
@@ -86,18 +100,36 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, console i
 }
 
 func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, console io.Writer, st store.Store, rdb redis.UniversalClient) (*App, error) {
-	keyring, err := loadKeyring(cfg, logger)
+	keyring, masterKeys, err := loadKeyring(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	// Page tokens are signed with a key derived from the master keys, so
+	// every replica accepts every other's.
+	pages, err := pagetoken.NewCodec(masterKeys...)
 	if err != nil {
 		return nil, err
 	}
 	if err := bootstrapToken(ctx, cfg, st.Tokens(), logger, console); err != nil {
 		return nil, err
 	}
+	creds := newCredentialCheck(st.Workspaces(), keyring, logger)
+	if err := creds.scan(ctx); err != nil {
+		return nil, err
+	}
 	certs, err := loadClientIdentities(cfg.ClientIdentities)
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs})
+	trusted, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	jwts, err := newJWTVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs, Failures: newFailureCounter(cfg, rdb), TrustedProxies: trusted, JWT: jwts})
 	if err != nil {
 		return nil, err
 	}
@@ -107,28 +139,34 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
+	mx, err := newMetrics(cfg, registry)
+	if err != nil {
+		return nil, err
+	}
 	locker, err := newMemberLocker(cfg, rdb)
 	if err != nil {
 		return nil, err
 	}
 	// Upstream latency per budget sizes each workspace's in-flight limit.
 	latency := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: cfg.RateLimits().Sustained(), Max: cfg.FanoutPerWorkspace})
-	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger,
+	client, err := instantly.New(instantly.Options{BaseURL: cfg.InstantlyURL, Logger: logger, Metrics: mx.upstream,
 		Budget: ratelimit.NewGate(limiter, ratelimit.GateOptions{Latency: latency})})
 	if err != nil {
 		return nil, err
 	}
 	// Every service sees workspaces through the caller's scope.
 	scoped := authz.Scoped(st.Workspaces())
-	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring)
+	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring, pages)
 	// Operation workers run without a caller: the selection was scoped
 	// when the operation was created.
-	rawResolver := upstream.NewResolver(st.Workspaces(), st.Workspaces(), keyring)
+	rawResolver := upstream.NewResolver(st.Workspaces(), st.Workspaces(), keyring, pages)
 	manager := operations.NewManager(newOperationsBackend(cfg, rdb), keyring, operations.Options{
 		Consumer: consumerName(), MaxEntries: cfg.MaxInflight, ClaimTimeout: cfg.ClaimTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger, OnEnd: operationAuditor(st.Audit(), logger),
+		Metrics: mx.operations,
 	})
 	engine := fanout.New(fanout.Options{Concurrency: cfg.FanoutConcurrency, PerWorkspace: cfg.FanoutPerWorkspace, MaxInflight: cfg.MaxInflight,
+		Metrics: mx.fanout, Method: itemMethod,
 		Limit: func(name string) int {
 			b := resolver.BudgetsOf(name)
 			if b == nil {
@@ -138,13 +176,26 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		}})
 	bulkSvc := bulk.New(scoped, resolver, client, engine, locker, bulk.Options{DefaultTimeout: cfg.FanoutTimeout})
 	bulkSvc.EnableOperations(bulk.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
-	opsSvc := opservice.New(manager, 0)
-	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, Logger: logger})
+	opsSvc := opservice.New(manager, 0, pages)
+	dsStore, dsLeader := newDesiredStateStore(cfg, rdb)
+	dsSvc, err := dsservice.New(dsservice.Deps{Scoped: scoped, Raw: st.Workspaces(), Resolver: resolver, RawResolver: rawResolver,
+		Client: client, Engine: engine, Locker: locker, Manager: manager, Store: dsStore, Leader: dsLeader, Pages: pages, Registry: registry},
+		dsservice.Options{PlanTTL: cfg.PlanTTL, Retention: cfg.OperationRetention, MaxWorkspaces: int(cfg.MaxOperationItems),
+			ReconcileInterval: cfg.ReconcileInterval, Now: cfg.Now, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, PageTokens: pages, Logger: logger})
 	idem, err := newIdempotencyStore(cfg, rdb)
 	if err != nil {
 		return nil, err
 	}
+	scimHandler, err := newSCIM(cfg, rdb, authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Options{
+		HTTPHandlers:      map[string]http.Handler{scim.Prefix + "/": scimHandler, scim.ReleasePath: scimHandler.ReleaseHandler()},
 		GRPCAddr:          cfg.GRPCAddr,
 		HTTPAddr:          cfg.HTTPAddr,
 		Logger:            logger,
@@ -155,6 +206,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		RequestTimeout:    cfg.RequestTimeout,
 		ReadinessInterval: cfg.ReadinessInterval,
+		ReadyCheck:        creds.Ready,
 		Registry:          registry,
 		TLS:               server.TLSFiles{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.ClientCA},
 		Idempotency:       idempotency.Options{Store: idem, Keyring: keyring, Refresh: opsSvc.Refresh},
@@ -166,19 +218,20 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring, logger), Gateway: agencyv1.RegisterApiKeyServiceHandler},
 			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
 			{Desc: &agencyv1.FanoutService_ServiceDesc, Impl: bulkSvc, Gateway: agencyv1.RegisterFanoutServiceHandler},
+			{Desc: &agencyv1.DesiredStateService_ServiceDesc, Impl: dsSvc, Gateway: agencyv1.RegisterDesiredStateServiceHandler},
 			// google.longrunning first: its GET /v1/{name=operations/**}
 			// would otherwise shadow .../results (the mux prefers the
 			// handlers registered last).
 			{Desc: &longrunningpb.Operations_ServiceDesc, Impl: opsSvc, Gateway: server.RegisterOperationsGateway},
 			{Desc: &agencyv1.OperationService_ServiceDesc, Impl: opsSvc, Gateway: agencyv1.RegisterOperationServiceHandler},
-			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens()), Gateway: agencyv1.RegisterTokenServiceHandler},
-			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client), Gateway: agencyv1.RegisterAuditServiceHandler},
+			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens(), pages), Gateway: agencyv1.RegisterTokenServiceHandler},
+			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client, pages), Gateway: agencyv1.RegisterAuditServiceHandler},
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Server: srv, Store: st, Operations: manager, logger: logger}, nil
+	return &App{Server: srv, Store: st, Operations: manager, DesiredState: dsSvc, SCIM: scimHandler, logger: logger}, nil
 }
 
 // Run serves and works on operations until ctx ends; then it stops taking
@@ -187,12 +240,28 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Operations.Run(ctx) })
+	if a.DesiredState != nil {
+		wg.Go(func() { a.DesiredState.Run(ctx) })
+	}
+	if a.SCIM != nil {
+		wg.Go(func() { a.SCIM.Run(ctx) })
+	}
 	err := a.Server.Run(ctx)
 	wg.Wait()
 	if cerr := a.Store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// newDesiredStateStore keeps plans, the applied desired state and drift in
+// Redis when there is one (any replica applies, one reconciles), in memory
+// otherwise.
+func newDesiredStateStore(cfg *config.Config, rdb redis.UniversalClient) (desiredstate.Store, desiredstate.Leader) {
+	if rdb != nil {
+		return desiredstate.NewRedis(rdb, cfg.RedisPrefix), desiredstate.NewRedisLeader(rdb, cfg.RedisPrefix)
+	}
+	return desiredstate.NewMemory(cfg.Now), desiredstate.Alone{}
 }
 
 // newOperationsBackend keeps operations in Redis when there is one (every
@@ -251,6 +320,15 @@ func newLimiter(cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Re
 	return ratelimit.Instrument(l, m), nil
 }
 
+// newFailureCounter counts failed authentications in Redis when there is
+// one (every replica throttles the same attacker), in memory otherwise.
+func newFailureCounter(cfg *config.Config, rdb redis.UniversalClient) auth.FailureCounter {
+	if rdb != nil {
+		return auth.NewRedisFailures(rdb, auth.RedisFailureOptions{Prefix: cfg.RedisPrefix})
+	}
+	return auth.NewMemoryFailures(auth.FailureLimits{}, 0)
+}
+
 // newIdempotencyStore keeps request_id outcomes in Redis when there is one
 // (a retry may reach any replica), in memory otherwise.
 func newIdempotencyStore(cfg *config.Config, rdb redis.UniversalClient) (idempotency.Store, error) {
@@ -269,16 +347,43 @@ func newMemberLocker(cfg *config.Config, rdb redis.UniversalClient) (memberguard
 	return memberguard.NewMemoryLocker(), nil
 }
 
+// withAuditLog also writes every audit event as a JSON line to
+// --audit-log-file ("-": stdout), opened for appending so a rotated file
+// (logrotate's copytruncate) keeps working.
+func withAuditLog(cfg *config.Config, st store.Store, logger *slog.Logger) (store.Store, error) {
+	var w io.Writer
+	switch cfg.AuditLogFile {
+	case "":
+		return st, nil
+	case "-":
+		w = struct{ io.Writer }{os.Stdout} // not an io.Closer: stdout stays open
+	default:
+		f, err := os.OpenFile(cfg.AuditLogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return st, fmt.Errorf("--audit-log-file: %w", err)
+		}
+		w = f
+	}
+	return store.WithAuditLog(st, w, func(err error) { logger.Error("audit event not written to --audit-log-file", "error", err.Error()) }), nil
+}
+
+// storeOpTimeout bounds each round trip of the Redis store, the audit
+// trail's appends included. With the limiter's 100 ms per decision,
+// ratelimit.MaxUnavailableWait and the request_id store's 500 ms it keeps a
+// call's fail-closed time with Redis gone within the README's bound (1.1 s).
+const storeOpTimeout = 500 * time.Millisecond
+
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, redis.UniversalClient, error) {
 	if cfg.RedisURL == "" {
 		logger.Warn("EMBEDDED IN-MEMORY BACKEND: all state (workspaces, credentials) is lost when agencyd exits; set --redis-url for production")
-		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention}), nil, nil
+		return memory.NewWithOptions(memory.Options{AuditRetention: cfg.AuditRetention, AuditMaxEvents: int(cfg.AuditMaxEvents)}), nil, nil
 	}
 	rdb, addr, err := newRedisClient(cfg.RedisURL) // a single server or a Sentinel deployment
 	if err != nil {
 		return nil, nil, err
 	}
-	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, AuditRetention: cfg.AuditRetention})
+	st := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisPrefix, AuditRetention: cfg.AuditRetention, OpTimeout: storeOpTimeout,
+		AuditMaxEvents: cfg.AuditMaxEvents})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
@@ -289,7 +394,9 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 	return st, rdb, nil
 }
 
-func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, error) {
+// loadKeyring returns the keyring and the master keys it holds, newest
+// first.
+func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, [][]byte, error) {
 	var src string
 	switch {
 	case cfg.MasterKey != "":
@@ -297,29 +404,30 @@ func loadKeyring(cfg *config.Config, logger *slog.Logger) (*vault.Keyring, error
 	case cfg.MasterKeyFile != "":
 		data, err := os.ReadFile(cfg.MasterKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--master-key-file: %w", err)
+			return nil, nil, fmt.Errorf("--master-key-file: %w", err)
 		}
 		src = string(data)
 	case cfg.RedisURL != "":
-		return nil, errors.New("a master key is required with the Redis backend: set AGENCY_MASTER_KEY or --master-key-file (generate one with: head -c32 /dev/urandom | base64)")
+		return nil, nil, errors.New("a master key is required with the Redis backend: set AGENCY_MASTER_KEY or --master-key-file (generate one with: head -c32 /dev/urandom | base64)")
 	default:
 		logger.Warn("no master key configured: using a random one; sealed credentials cannot be opened after restart")
 		key, err := vault.GenerateKey()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return vault.NewKeyring(key)
+		kr, err := vault.NewKeyring(key)
+		return kr, [][]byte{key}, err
 	}
 	keys, err := vault.ParseKeys(src)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return nil, nil, fmt.Errorf("master key: %w", err)
 	}
 	kr, err := vault.NewKeyring(keys...)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return nil, nil, fmt.Errorf("master key: %w", err)
 	}
 	logger.Info("master keys loaded", "current_key_id", kr.CurrentKeyID(), "keys", len(keys))
-	return kr, nil
+	return kr, keys, nil
 }
 
 // bootstrapToken makes sure the deployment has its bootstrap admin token,
@@ -373,6 +481,39 @@ func bootstrapToken(ctx context.Context, cfg *config.Config, ts store.Tokens, lo
 const bootstrapID = "bootstrap"
 
 // loadClientIdentities reads the mTLS identity map.
+// newSCIM serves /scim/v2, its state in the deployment's backend; with
+// --scim-mapping it provisions workspaces through FanoutService's
+// operations.
+func newSCIM(cfg *config.Config, rdb redis.UniversalClient, authn *auth.Authenticator, fan scim.Fanout, ops *operations.Manager,
+	locker memberguard.Locker, audit store.Audit, reg prometheus.Registerer, logger *slog.Logger) (*scim.Handler, error) {
+	var st scim.Store = scim.NewMemory()
+	if rdb != nil {
+		st = scim.NewRedis(rdb, cfg.RedisPrefix)
+	}
+	opts := scim.Options{Store: st, Authn: authn, Logger: logger, Audit: audit, Registry: reg, Locker: locker,
+		MaxRemovalsPerHour: cfg.SCIMMaxRemovalsPerHour, ReconcileInterval: cfg.SCIMReconcileInterval}
+	if cfg.SCIMMapping != "" {
+		m, err := scim.LoadMapping(cfg.SCIMMapping)
+		if err != nil {
+			return nil, err
+		}
+		opts.Mapping, opts.Fanout, opts.Operations = m, fan, ops
+	}
+	return scim.New(opts)
+}
+
+// newJWTVerifier verifies OIDC callers' tokens; nil without --oidc-issuer.
+func newJWTVerifier(cfg *config.Config) (auth.JWTVerifier, error) {
+	if len(cfg.OIDCIssuers) == 0 {
+		return nil, nil
+	}
+	mapping, err := oidc.LoadMapping(cfg.OIDCMapping)
+	if err != nil {
+		return nil, err
+	}
+	return oidc.New(oidc.Options{Issuers: cfg.OIDCIssuers, Audience: cfg.OIDCAudience, Mapping: mapping})
+}
+
 func loadClientIdentities(path string) (map[string]auth.CertIdentity, error) {
 	if path == "" {
 		return nil, nil

@@ -34,6 +34,7 @@ func newRedisClient(rawURL string) (rdb redis.UniversalClient, addr string, err 
 		}
 		opts.DisableIdentity = true       // CLIENT SETINFO needs Redis 7.2; older servers log noise
 		opts.ContextTimeoutEnabled = true // per-call timeouts (rate limiter, store) bound the socket too
+		opts.DialerRetries = dialerRetries
 		return redis.NewClient(opts), opts.Addr, nil
 	}
 	opts, err := redis.ParseFailoverURL(rawURL)
@@ -50,9 +51,18 @@ func newRedisClient(rawURL string) (rdb redis.UniversalClient, addr string, err 
 	}
 	opts.DisableIdentity = true // on sentinels and servers alike
 	opts.ContextTimeoutEnabled = true
+	opts.DialerRetries = dialerRetries
 	addr = fmt.Sprintf("master %s via sentinels %s", opts.MasterName, strings.Join(opts.SentinelAddrs, ","))
 	return redis.NewFailoverClient(opts), addr, nil
 }
+
+// dialerRetries replaces go-redis's 5 dials 100 ms apart per new
+// connection (1 = one dial): with Redis refusing connections they would
+// spend a call's whole round-trip budget, where our callers fail closed at
+// once and retry on their own terms (the limiter, operations): the
+// README's Redis-down bound. go-redis still retries the command itself
+// (MaxRetries), which is what carries calls over a Redis restart.
+const dialerRetries = 1
 
 // redisDB is the database number rdb selects, for logs.
 func redisDB(rdb redis.UniversalClient) int {

@@ -1,7 +1,8 @@
 // Package auth authenticates control-plane callers: bearer tokens (stored
 // only as SHA-256 hashes, looked up by hash) or, with mTLS, a client
 // certificate whose identity the configuration maps to a role and scope.
-// Repeated failures from one source are throttled.
+// Repeated failures are throttled per client address and per presented
+// credential, never a valid credential.
 package auth
 
 import (
@@ -12,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,12 +35,14 @@ const (
 	RoleManager = "manager"
 	RoleSDR     = "sdr"
 	RoleViewer  = "viewer"
+	// RoleProvisioner may call SCIM (/scim/v2) and nothing else.
+	RoleProvisioner = "provisioner"
 )
 
 // RoleRank orders roles by power (0 = unknown).
 func RoleRank(r string) int {
 	switch r {
-	case RoleAdmin:
+	case RoleAdmin, RoleProvisioner: // a provisioner is minted by admins only
 		return 4
 	case RoleManager:
 		return 3
@@ -61,6 +65,8 @@ type Principal struct {
 	Scope labels.Selector
 	// ExpireTime is when the caller's credential expires (zero = never).
 	ExpireTime time.Time
+	// Email is an OIDC caller's email claim, recorded beside ID.
+	Email string
 }
 
 // System returns the principal of the control plane's own background work:
@@ -94,9 +100,37 @@ type Options struct {
 	// Certs maps a client certificate identity (its CN, or a DNS/URI SAN) to
 	// a role and scope; nil without mTLS.
 	Certs map[string]CertIdentity
-	// Failures throttles failed attempts per source.
-	Failures *FailureLimiter
-	Now      func() time.Time
+	// Failures counts failed attempts per client address and per presented
+	// credential (default: in memory, default limits).
+	Failures FailureCounter
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// when they are the caller's immediate peer.
+	TrustedProxies []netip.Prefix
+	// JWT verifies bearer tokens shaped like a JWT (OIDC); nil without
+	// OIDC, when such tokens are looked up like any other.
+	JWT JWTVerifier
+	Now func() time.Time
+}
+
+// JWTVerifier authenticates a JWT bearer token. On failure it also names
+// the presented credential for throttling (never the token itself).
+type JWTVerifier interface {
+	VerifyJWT(ctx context.Context, token string) (p *Principal, credential string, err error)
+}
+
+// LooksLikeJWT reports whether a bearer token has a JWS compact shape:
+// three dot-separated base64url parts. Control-plane tokens never do.
+func LooksLikeJWT(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return false
+	}
+	for _, p := range parts {
+		if strings.Trim(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Authenticator checks bearer tokens and client certificates.
@@ -121,15 +155,19 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 		opts.Now = time.Now
 	}
 	if opts.Failures == nil {
-		opts.Failures = NewFailureLimiter(FailureLimits{})
+		opts.Failures = NewMemoryFailures(FailureLimits{}, 0)
 	}
 	return &Authenticator{opts: opts}, nil
 }
 
 // Caller is what the transport knows about who is calling.
 type Caller struct {
-	// Source is the client's address (IP), for throttling failures.
+	// Source is the immediate peer's address (IP); for REST, the address
+	// that connected to the gateway.
 	Source string
+	// ForwardedFor holds the call's X-Forwarded-For values, as received;
+	// believed only hop by hop from a trusted proxy (see ClientAddr).
+	ForwardedFor []string
 	// CertIdentity is the verified client certificate's identity, if any.
 	CertIdentity string
 }
@@ -137,48 +175,125 @@ type Caller struct {
 // Authenticate returns the principal of the call: the bearer token's when
 // one is presented, else the client certificate's. Secrets never appear in
 // the returned error.
+//
+// A valid credential is never refused for earlier failures. A failed
+// attempt counts against the client's address and the presented
+// credential; once either is over its limit, failures answer
+// RESOURCE_EXHAUSTED with a RetryInfo instead of UNAUTHENTICATED.
 func (a *Authenticator) Authenticate(ctx context.Context, c Caller) (*Principal, error) {
-	if !a.opts.Failures.Allow(c.Source) {
-		return nil, apierr.New(codes.ResourceExhausted, agencyv1.ErrorReason_ERROR_REASON_RATE_LIMITED,
-			"too many failed authentication attempts from this source; retry later")
+	p, credential, err := a.authenticate(ctx, c)
+	var ae *apierr.Error
+	if err == nil || !errors.As(err, &ae) || ae.Reason != agencyv1.ErrorReason_ERROR_REASON_UNAUTHENTICATED {
+		return p, err
 	}
-	p, err := a.authenticate(ctx, c)
-	if err != nil {
-		var ae *apierr.Error
-		if errors.As(err, &ae) && ae.Reason == agencyv1.ErrorReason_ERROR_REASON_UNAUTHENTICATED {
-			a.opts.Failures.Fail(c.Source)
-		}
+	keys := []string{"addr:" + addrKey(a.ClientAddr(c))}
+	if credential != "" {
+		keys = append(keys, "cred:"+credential)
+	}
+	wait, ferr := a.opts.Failures.Fail(ctx, a.opts.Now(), keys)
+	if ferr != nil || wait <= 0 {
+		// Counting failed (the store is down): the attempt is refused
+		// anyway, so fail open on throttling only.
 		return nil, err
 	}
-	return p, nil
+	e := apierr.Wrap(codes.ResourceExhausted, agencyv1.ErrorReason_ERROR_REASON_RATE_LIMITED,
+		"too many failed authentication attempts; retry later", err)
+	e.RetryAfter = wait
+	return nil, e
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, c Caller) (*Principal, error) {
+// authenticate checks the call's credential. On failure it also names the
+// presented credential for throttling ("" when none was presented or it
+// cannot be told apart): the token's id when the token is known (revoked or
+// expired), else a digest of the presented token; for a JWT, what its
+// JWTVerifier names.
+func (a *Authenticator) authenticate(ctx context.Context, c Caller) (*Principal, string, error) {
 	token, present, err := bearer(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !present {
 		if c.CertIdentity != "" {
-			return a.certPrincipal(c.CertIdentity)
+			p, err := a.certPrincipal(c.CertIdentity)
+			return p, "", err
 		}
-		return nil, unauthenticated(`missing "authorization: Bearer <token>"`)
+		return nil, "", unauthenticated(`missing "authorization: Bearer <token>"`)
 	}
-	t, err := a.opts.Tokens.GetByHash(ctx, HashToken(token))
+	if a.opts.JWT != nil && LooksLikeJWT(token) {
+		return a.opts.JWT.VerifyJWT(ctx, token)
+	}
+	hash := HashToken(token)
+	t, err := a.opts.Tokens.GetByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, unauthenticated("invalid token")
+		return nil, "presented:" + hash[:32], unauthenticated("invalid token")
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !t.Active(a.opts.Now()) {
-		return nil, unauthenticated("token revoked or expired")
+		return nil, "token:" + t.ID, unauthenticated("token revoked or expired")
 	}
 	scope, err := labels.Parse(t.Scope)
 	if err != nil {
-		return nil, fmt.Errorf("token %s has an unparsable scope: %w", t.ID, err)
+		return nil, "", fmt.Errorf("token %s has an unparsable scope: %w", t.ID, err)
 	}
-	return &Principal{ID: "tokens/" + t.ID, Role: t.Role, Scope: scope, ExpireTime: t.ExpireTime}, nil
+	return &Principal{ID: "tokens/" + t.ID, Role: t.Role, Scope: scope, ExpireTime: t.ExpireTime}, "", nil
+}
+
+// ClientAddr is the address failures are counted against: the caller's
+// Source, unless that is a trusted proxy; then X-Forwarded-For is walked
+// from its right end (the hop the proxy added), past every trusted proxy,
+// to the first address that is not one. Entries left of that were written
+// by the client and are never believed. Without trusted proxies,
+// X-Forwarded-For is ignored.
+func (a *Authenticator) ClientAddr(c Caller) string {
+	addr, err := parseAddr(c.Source)
+	if err != nil {
+		return c.Source
+	}
+	var hops []string
+	for _, v := range c.ForwardedFor {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0 && a.trusted(addr); i-- {
+		next, err := parseAddr(hops[i])
+		if err != nil {
+			break // a proxy we trust wrote nonsense: stop at that proxy
+		}
+		addr = next
+	}
+	return addr.String()
+}
+
+func (a *Authenticator) trusted(addr netip.Addr) bool {
+	for _, p := range a.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr reads an address as X-Forwarded-For writes it: "ip",
+// "ip:port" or "[ipv6]:port".
+func parseAddr(s string) (netip.Addr, error) {
+	s = strings.TrimSpace(s)
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	return a.Unmap(), err
+}
+
+// addrKey is the throttling key of an address: an IPv6 client is counted
+// by its /64, which one subscriber usually holds whole.
+func addrKey(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Is4() {
+		return s
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (a *Authenticator) certPrincipal(identity string) (*Principal, error) {

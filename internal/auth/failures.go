@@ -1,67 +1,62 @@
 package auth
 
 import (
-	"sync"
+	"context"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// FailureLimits tunes FailureLimiter; zero values take the defaults.
+// FailureLimits tunes the failed-authentication throttle; zero values take
+// the defaults. Each key (an address, a presented credential) may fail Burst
+// times at once, then once more per Every: a GCRA bucket.
 type FailureLimits struct {
-	// Burst failures are allowed at once per source (default 10) ...
+	// Burst failures are allowed at once per key (default 10) ...
 	Burst int
 	// ... then one more per Every (default 6s, i.e. 10 a minute).
 	Every time.Duration
-	// MaxSources bounds memory; beyond it the oldest entries are dropped
-	// (default 10000).
-	MaxSources int
 }
 
-// FailureLimiter throttles sources that keep failing authentication, so a
-// token cannot be guessed at line rate. Successful calls cost nothing.
-type FailureLimiter struct {
-	mu      sync.Mutex
-	limits  FailureLimits
-	sources map[string]*rate.Limiter
-	order   []string
-}
+// Defaults for FailureLimits.
+const (
+	DefaultFailureBurst = 10
+	DefaultFailureEvery = 6 * time.Second
+)
 
-// NewFailureLimiter returns a limiter.
-func NewFailureLimiter(l FailureLimits) *FailureLimiter {
+func (l FailureLimits) withDefaults() FailureLimits {
 	if l.Burst <= 0 {
-		l.Burst = 10
+		l.Burst = DefaultFailureBurst
 	}
 	if l.Every <= 0 {
-		l.Every = 6 * time.Second
+		l.Every = DefaultFailureEvery
 	}
-	if l.MaxSources <= 0 {
-		l.MaxSources = 10000
-	}
-	return &FailureLimiter{limits: l, sources: map[string]*rate.Limiter{}}
+	return l
 }
 
-// Allow reports whether source may try to authenticate now.
-func (f *FailureLimiter) Allow(source string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.sources[source]
-	return !ok || l.Tokens() >= 1
+// tolerance is how far a key's theoretical arrival time may run ahead of
+// now and still admit one more failure: Burst-1 intervals.
+func (l FailureLimits) tolerance() time.Duration {
+	return time.Duration(l.Burst-1) * l.Every
 }
 
-// Fail records a failed attempt by source.
-func (f *FailureLimiter) Fail(source string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.sources[source]
-	if !ok {
-		if len(f.order) >= f.limits.MaxSources {
-			delete(f.sources, f.order[0])
-			f.order = f.order[1:]
-		}
-		l = rate.NewLimiter(rate.Every(f.limits.Every), f.limits.Burst)
-		f.sources[source] = l
-		f.order = append(f.order, source)
+// FailureCounter counts failed authentications per key, shared by every
+// replica of a deployment (Redis) or kept in this process (embedded
+// backend). Successful authentications never reach it.
+type FailureCounter interface {
+	// Fail records one failure against every key, at now, unless one of
+	// them is over its limit: then it records nothing (a refused attempt
+	// costs its keys nothing more) and returns how long until every key
+	// admits one more failure.
+	Fail(ctx context.Context, now time.Time, keys []string) (retryAfter time.Duration, err error)
+}
+
+// gcra decides one key: tat is its theoretical arrival time (zero when
+// unknown or expired). It returns the key's new TAT when the failure is
+// admitted, or how long to wait when it is not.
+func gcra(now, tat time.Time, l FailureLimits) (newTAT time.Time, wait time.Duration) {
+	if tat.Before(now) {
+		tat = now
 	}
-	l.Allow()
+	if allowAt := tat.Add(-l.tolerance()); allowAt.After(now) {
+		return time.Time{}, allowAt.Sub(now)
+	}
+	return tat.Add(l.Every), 0
 }

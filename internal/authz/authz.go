@@ -59,6 +59,7 @@ func Rules() map[string]Rule {
 	key := "/agency.v1.ApiKeyService/"
 	fan := "/agency.v1.FanoutService/"
 	lro := "/google.longrunning.Operations/"
+	dst := "/agency.v1.DesiredStateService/"
 	return map[string]Rule{
 		ws + "CreateWorkspace":           write(WorkspacesWrite),
 		ws + "GetWorkspace":              read(WorkspacesRead),
@@ -112,6 +113,14 @@ func Rules() map[string]Rule {
 		fan + "ListAccess":                 read(MembersRead),
 		fan + "ListPendingInvitations":     read(MembersRead),
 		fan + "OnboardMembers":             write(MembersWrite),
+
+		// Planning reads members (and tags, which every role reads);
+		// applying changes both: ApplyPlan also checks tags write.
+		dst + "CreatePlan":         read(MembersRead),
+		dst + "GetPlan":            read(MembersRead),
+		dst + "ListPlanWorkspaces": read(MembersRead),
+		dst + "ApplyPlan":          write(MembersWrite),
+		dst + "GetDrift":           read(MembersRead),
 
 		lro + "GetOperation":                               read(OperationsRead),
 		lro + "ListOperations":                             read(OperationsRead),

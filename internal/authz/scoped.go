@@ -47,13 +47,55 @@ func outOfScope(labels string) error {
 		"the workspace's labels would be outside your workspace scope "+labels)
 }
 
-func (s scoped) Create(ctx context.Context, w *store.Workspace) error {
+// CheckLabels refuses (PERMISSION_DENIED) labels that would put a workspace
+// outside the caller's scope: a scoped caller cannot register or relabel a
+// workspace out of its own reach.
+func CheckLabels(ctx context.Context, labels map[string]string) error {
 	p, err := principal(ctx)
 	if err != nil {
 		return err
 	}
-	if !p.Scope.Matches(w.Labels) {
+	if !p.Scope.Matches(labels) {
 		return outOfScope(p.Scope.String())
+	}
+	return nil
+}
+
+// InstantlyID applies the caller's scope to a raw Instantly workspace id,
+// the one rule for every request that names a workspace by its Instantly
+// id rather than by its registry name. raw is the unscoped registry.
+//
+// A registered workspace is judged by its labels, like any registry name;
+// an unregistered one by unregistered, the labels it would have: none when
+// it is only named (so a caller scoped to client=a may not name it, while
+// an unscoped caller may), the new labels when it is being registered. It
+// returns the registered workspace (nil for an unregistered one the caller
+// may name), or an error wrapping store.ErrNotFound. Registered outside the
+// scope and unregistered outside it fail alike, so the answer built on it
+// must also be the one for an id that names nothing: the caller must not
+// learn which it was.
+func InstantlyID(ctx context.Context, raw store.Workspaces, id string, unregistered map[string]string) (*store.Workspace, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := raw.GetByInstantlyID(ctx, id)
+	switch {
+	case err == nil && p.Scope.Matches(w.Labels):
+		return w, nil
+	case err == nil:
+		return nil, fmt.Errorf("Instantly workspace %s is %s, outside the caller's scope: %w", id, w.Name, store.ErrNotFound)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	case p.Scope.Matches(unregistered):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("Instantly workspace %s is not registered and would be outside the caller's scope: %w", id, store.ErrNotFound)
+}
+
+func (s scoped) Create(ctx context.Context, w *store.Workspace) error {
+	if err := CheckLabels(ctx, w.Labels); err != nil {
+		return err
 	}
 	return s.inner.Create(ctx, w)
 }

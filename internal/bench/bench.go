@@ -8,20 +8,26 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -90,6 +96,9 @@ type Report struct {
 	Failed      int64 // operations that did not succeed (dropped, for the baselines)
 	// The most requests any workspace admitted in a sliding 1 s / 60 s window.
 	MaxWindow1s, MaxWindow60s int
+	// Failures counts agencyd's failed workspace results by outcome, code,
+	// reason and message, so a failed run says why.
+	Failures map[string]int
 }
 
 // String is the report line. Efficiency is only meaningful when every
@@ -102,6 +111,16 @@ func (r Report) String() string {
 		return fmt.Sprintf("%s dropped=%.0f%% upstream_429=%d", head, 100*float64(r.Failed)/float64(max(r.Ops, 1)), r.Upstream429)
 	}
 	return fmt.Sprintf("%s ideal=%.2fs efficiency=%.3f upstream_429=%d", head, r.Ideal.Seconds(), r.Efficiency, r.Upstream429)
+}
+
+// FailureLines lists Failures, most frequent first.
+func (r Report) FailureLines() []string {
+	keys := slices.SortedFunc(maps.Keys(r.Failures), func(a, b string) int { return cmp.Or(r.Failures[b]-r.Failures[a], strings.Compare(a, b)) })
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("  %d× %s", r.Failures[k], k))
+	}
+	return out
 }
 
 const token = "bench-admin-token-0123456789"
@@ -228,6 +247,7 @@ func (w *world) agencyd(ctx context.Context) (Report, error) {
 	var failed atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
+	reasons := map[string]int{}
 	sem := make(chan struct{}, w.cfg.Parallel)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -248,14 +268,39 @@ func (w *world) agencyd(ctx context.Context) (Report, error) {
 				return
 			}
 			failed.Add(int64(resp.GetSummary().GetTotal() - resp.GetSummary().GetSucceeded() - resp.GetSummary().GetAlreadyDone()))
+			mu.Lock()
+			for _, res := range resp.GetResults() {
+				if o := res.GetOutcome(); o == agencyv1.FanoutOutcome_FANOUT_OUTCOME_FAILED || o == agencyv1.FanoutOutcome_FANOUT_OUTCOME_NOT_ATTEMPTED ||
+					o == agencyv1.FanoutOutcome_FANOUT_OUTCOME_TIMED_OUT {
+					reasons[failureKey(res)]++
+				}
+			}
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	r := w.report("agencyd", time.Since(start), failed.Load())
+	r.Failures = reasons
 	if firstErr != nil {
 		return r, fmt.Errorf("bench: a fan-out failed: %w", firstErr)
 	}
 	return r, nil
+}
+
+// failureKey names why a workspace failed: outcome, code, reason, message.
+func failureKey(res *agencyv1.WorkspaceResult) string {
+	key := strings.TrimPrefix(res.GetOutcome().String(), "FANOUT_OUTCOME_")
+	if st := res.GetStatus(); st != nil {
+		key += " " + codes.Code(st.GetCode()).String()
+		for _, d := range st.GetDetails() {
+			var info errdetails.ErrorInfo
+			if d.MessageIs(&info) && d.UnmarshalTo(&info) == nil {
+				key += "/" + info.GetReason()
+			}
+		}
+		key += ": " + st.GetMessage()
+	}
+	return key
 }
 
 func cmpErr(a, b error) error {

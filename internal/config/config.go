@@ -10,30 +10,38 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/agencyplane/agencyplane/internal/identity/oidc"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 )
 
 // Config is agencyd's configuration.
 type Config struct {
-	GRPCAddr           string
-	HTTPAddr           string
-	InstantlyURL       string
-	RedisURL           string
-	RedisPrefix        string
-	MasterKeyFile      string
-	LogLevel           string
-	LogFormat          string
-	ShutdownTimeout    time.Duration
-	MaxRequestBytes    int64
-	TLSCert            string
-	TLSKey             string
-	ClientCA           string
-	ClientIdentities   string
-	AuditRetention     time.Duration
+	GRPCAddr         string
+	HTTPAddr         string
+	InstantlyURL     string
+	RedisURL         string
+	RedisPrefix      string
+	MasterKeyFile    string
+	LogLevel         string
+	LogFormat        string
+	ShutdownTimeout  time.Duration
+	MaxRequestBytes  int64
+	TLSCert          string
+	TLSKey           string
+	ClientCA         string
+	ClientIdentities string
+	TrustedProxies   string
+	AuditRetention   time.Duration
+	// AuditMaxEvents bounds the audit trail by size too (0: by age only).
+	AuditMaxEvents int64
+	// AuditLogFile also writes every audit event as a JSON line to this
+	// file ("-": stdout), for retention beyond the store's bounds.
+	AuditLogFile       string
 	RateRPS            int
 	RateRPM            int
 	RateHeadroom       float64
@@ -46,9 +54,29 @@ type Config struct {
 	MaxOperationItems  int64
 	FanoutTimeout      time.Duration
 	RequestTimeout     time.Duration
+	// OIDC callers: trusted issuers, the audience their tokens must name,
+	// and the YAML file mapping claims to roles and scopes.
+	OIDCIssuers  []string
+	OIDCAudience string
+	OIDCMapping  string
+	// SCIM provisioning: the group → workspaces mapping file, the hourly
+	// removal cap and the reconciliation interval.
+	SCIMMapping            string
+	SCIMMaxRemovalsPerHour int
+	SCIMReconcileInterval  time.Duration
+	// Access as code: how long a plan may be applied, and how often the
+	// last applied desired state is checked for drift (0 = never).
+	PlanTTL           time.Duration
+	ReconcileInterval time.Duration
+	// Now is the clock of plan expiry and drift times (not a flag: tests
+	// inject one; nil is time.Now).
+	Now func() time.Time
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).
 	ReadinessInterval time.Duration
+	// MetricsPerWorkspace > 0 adds per-workspace upstream metrics for at
+	// most that many workspaces (bounded cardinality); 0 = none.
+	MetricsPerWorkspace int
 
 	// From the environment only.
 	MasterKey      string // AGENCY_MASTER_KEY: base64 keys, comma-separated, newest first
@@ -80,6 +108,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&c.ClientCA, "client-ca", "", "PEM CA of client certificates (mTLS); needs --tls-cert and --client-identities")
 	fs.StringVar(&c.ClientIdentities, "client-identities", "", `JSON file mapping client certificate identities (CN or SAN) to {"role": …, "scope": …}`)
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies (load balancers) whose X-Forwarded-For names the client, for failed-authentication throttling; empty = ignore X-Forwarded-For")
 	fs.IntVar(&c.RateRPS, "instantly-rps", 100, "Instantly's per-workspace limit per second")
 	fs.IntVar(&c.RateRPM, "instantly-rpm", 6000, "Instantly's per-workspace limit per minute")
 	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
@@ -91,7 +120,18 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.DurationVar(&c.ClaimTimeout, "claim-timeout", 30*time.Second, "how long a replica may go silent on an operation's work before another replica takes it over")
 	fs.DurationVar(&c.OperationRetention, "operation-retention", 7*24*time.Hour, "how long operations and their results are kept after they end")
 	fs.Int64Var(&c.MaxOperationItems, "max-operation-items", 100_000, "most items (workspaces × people) of one operation")
+	fs.DurationVar(&c.PlanTTL, "plan-ttl", time.Hour, "how long a desired-state plan may be applied after it was made")
+	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", 0, "how often one replica plans the last applied desired state and reports drift; 0 = off")
+	fs.IntVar(&c.MetricsPerWorkspace, "metrics-per-workspace", 0, "export per-workspace upstream request metrics for at most this many workspaces (the rest count as _other); 0 = none")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 90*24*time.Hour, "how long control-plane audit events are kept")
+	fs.Int64Var(&c.AuditMaxEvents, "audit-max-events", 500_000, "most control-plane audit events kept (the oldest go first; ~350 bytes each in Redis); 0 = bounded by --audit-retention only")
+	fs.StringVar(&c.AuditLogFile, "audit-log-file", "", `also append every audit event as a JSON line to this file ("-" = stdout), for long retention`)
+	fs.Var((*listFlag)(&c.OIDCIssuers), "oidc-issuer", "trusted OpenID Connect issuer URL (repeatable or comma-separated); callers may present its ID tokens as bearer tokens")
+	fs.StringVar(&c.OIDCAudience, "oidc-audience", "", "the audience (client id) every OIDC token must name")
+	fs.StringVar(&c.OIDCMapping, "oidc-mapping", "", "YAML file mapping OIDC claims to a role and scope (first match wins, no match is denied)")
+	fs.StringVar(&c.SCIMMapping, "scim-mapping", "", "YAML file mapping SCIM groups (displayName) to a workspace selector and an Instantly role; empty = SCIM keeps users and groups only")
+	fs.IntVar(&c.SCIMMaxRemovalsPerHour, "scim-max-removals-per-hour", 500, "most workspace removals SCIM provisioning starts per hour; the excess is paused until an admin releases it")
+	fs.DurationVar(&c.SCIMReconcileInterval, "scim-reconcile-interval", 5*time.Minute, "how often SCIM provisioning reconciles every user")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -157,6 +197,9 @@ func (c *Config) Validate() error {
 	if c.ClientCA != "" && (c.TLSCert == "" || c.ClientIdentities == "") {
 		errs = append(errs, errors.New("--client-ca needs --tls-cert/--tls-key and --client-identities"))
 	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.RateRPS < 1 || c.RateRPM < 1 {
 		errs = append(errs, errors.New("--instantly-rps and --instantly-rpm must be at least 1"))
 	}
@@ -172,8 +215,30 @@ func (c *Config) Validate() error {
 	if c.ClaimTimeout < time.Second || c.OperationRetention < time.Hour || c.MaxOperationItems < 1 {
 		errs = append(errs, errors.New("--claim-timeout must be at least 1s, --operation-retention at least 1h, --max-operation-items at least 1"))
 	}
+	if c.PlanTTL < time.Minute || c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileInterval < time.Second) {
+		errs = append(errs, errors.New("--plan-ttl must be at least 1m, --reconcile-interval 0 (off) or at least 1s"))
+	}
+	if c.MetricsPerWorkspace < 0 || c.MetricsPerWorkspace > 10_000 {
+		errs = append(errs, errors.New("--metrics-per-workspace must be 0-10000"))
+	}
+	if c.AuditMaxEvents < 0 {
+		errs = append(errs, errors.New("--audit-max-events must not be negative"))
+	}
 	if c.AuditRetention < time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be at least 1h"))
+	}
+	if len(c.OIDCIssuers) > 0 || c.OIDCAudience != "" || c.OIDCMapping != "" {
+		if len(c.OIDCIssuers) == 0 || c.OIDCAudience == "" || c.OIDCMapping == "" {
+			errs = append(errs, errors.New("--oidc-issuer, --oidc-audience and --oidc-mapping go together"))
+		}
+		for _, iss := range c.OIDCIssuers {
+			if err := oidc.ValidateIssuer(iss); err != nil {
+				errs = append(errs, fmt.Errorf("--oidc-issuer: %w", err))
+			}
+		}
+	}
+	if c.SCIMMaxRemovalsPerHour < 1 || c.SCIMReconcileInterval < time.Second {
+		errs = append(errs, errors.New("--scim-max-removals-per-hour must be at least 1, --scim-reconcile-interval at least 1s"))
 	}
 	if c.BootstrapToken != "" && len(c.BootstrapToken) < 16 {
 		errs = append(errs, errors.New("AGENCY_BOOTSTRAP_TOKEN must be at least 16 characters"))
@@ -186,6 +251,41 @@ func (c *Config) Validate() error {
 // limit in any sliding window; see internal/ratelimit).
 func (c *Config) RateLimits() ratelimit.Limits {
 	return ratelimit.Scaled(c.RateRPS, c.RateRPM, c.RateHeadroom)
+}
+
+// TrustedProxyPrefixes parses TrustedProxies; a bare address is its own
+// one-address prefix.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(c.TrustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // SlogLevel is LogLevel as a slog.Level.

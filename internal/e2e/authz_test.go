@@ -79,6 +79,11 @@ var expectedMatrix = map[string]string{
 	"FanoutService/OnboardMembers":               "admin",
 	"OperationService/ListOperationResults":      "admin,manager,sdr,viewer",
 	"OperationService/RetryOperation":            "admin,manager,sdr,viewer",
+	"DesiredStateService/CreatePlan":             "admin,manager",
+	"DesiredStateService/GetPlan":                "admin,manager",
+	"DesiredStateService/ListPlanWorkspaces":     "admin,manager",
+	"DesiredStateService/ApplyPlan":              "admin",
+	"DesiredStateService/GetDrift":               "admin,manager",
 	// google.longrunning.Operations: every role, for its own operations.
 	"google.longrunning.Operations/GetOperation":    "admin,manager,sdr,viewer",
 	"google.longrunning.Operations/ListOperations":  "admin,manager,sdr,viewer",
@@ -269,6 +274,17 @@ func (f *matrixFixture) request(t *testing.T, method, ws, owner string) (proto.M
 		return &agencyv1.RetryOperationRequest{Name: missingOperation}, &longrunningpb.Operation{}
 	case "google.longrunning.Operations/GetOperation":
 		return &longrunningpb.GetOperationRequest{Name: missingOperation}, &longrunningpb.Operation{}
+	case "DesiredStateService/CreatePlan":
+		return &agencyv1.CreatePlanRequest{View: agencyv1.PlanView_PLAN_VIEW_FULL,
+			DesiredState: "version: 1\ntags:\n  - selector: team=" + team + "\n    labels: [matrix]\n"}, &agencyv1.Plan{}
+	case "DesiredStateService/GetPlan":
+		return &agencyv1.GetPlanRequest{Name: missingPlan}, &agencyv1.Plan{}
+	case "DesiredStateService/ListPlanWorkspaces":
+		return &agencyv1.ListPlanWorkspacesRequest{Parent: missingPlan}, &agencyv1.ListPlanWorkspacesResponse{}
+	case "DesiredStateService/ApplyPlan":
+		return &agencyv1.ApplyPlanRequest{Name: missingPlan}, &longrunningpb.Operation{}
+	case "DesiredStateService/GetDrift":
+		return &agencyv1.GetDriftRequest{}, &agencyv1.Drift{}
 	case "google.longrunning.Operations/ListOperations":
 		return &longrunningpb.ListOperationsRequest{Name: "operations"}, &longrunningpb.ListOperationsResponse{}
 	case "google.longrunning.Operations/WaitOperation":
@@ -289,6 +305,9 @@ func names(ws string) *agencyv1.WorkspaceSelector {
 // missingOperation is a well-formed operation name that does not exist.
 const missingOperation = "operations/aaaaaaaaaaaaaaaaaaaaaaaaaa"
 
+// missingPlan is a well-formed plan name that does not exist.
+const missingPlan = "plans/aaaaaaaaaaaaaaaaaaaaaaaaaa"
+
 // workspaceless methods are not aimed at one workspace.
 var workspaceless = map[string]bool{
 	"WorkspaceService/ListWorkspaces": true, "AuditService/ListEvents": true, "AuditService/ListInstantlyAuditLogs": true,
@@ -297,6 +316,11 @@ var workspaceless = map[string]bool{
 	"google.longrunning.Operations/GetOperation": true, "google.longrunning.Operations/ListOperations": true,
 	"google.longrunning.Operations/WaitOperation": true, "google.longrunning.Operations/CancelOperation": true,
 	"google.longrunning.Operations/DeleteOperation": true,
+	// CreatePlan is checked on its own: it must plan only what is in scope.
+	"DesiredStateService/GetPlan":            true,
+	"DesiredStateService/ListPlanWorkspaces": true,
+	"DesiredStateService/ApplyPlan":          true,
+	"DesiredStateService/GetDrift":           true,
 }
 
 func resourceInfo(st *status.Status) *errdetails.ResourceInfo {
@@ -461,6 +485,15 @@ func (f *matrixFixture) check(t *testing.T, inv invoker, role, method, where str
 			if e.GetWorkspace() == f.out {
 				t.Fatalf("cross-workspace audit touched %s", f.out)
 			}
+		}
+	case method == "DesiredStateService/CreatePlan":
+		// The file selects by labels: out of scope is simply not planned.
+		planned := map[string]bool{}
+		for _, w := range resp.(*agencyv1.Plan).GetWorkspaces() {
+			planned[w.GetWorkspace()] = true
+		}
+		if planned[f.out] || (where == "in" && !planned[f.in]) {
+			t.Fatalf("CreatePlan planned %v: want %s and never %s", planned, f.in, f.out)
 		}
 	case workspaceless[method]:
 	case where == "out" && !hidden:

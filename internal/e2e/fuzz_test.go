@@ -14,7 +14,8 @@ import (
 func FuzzRESTBody(f *testing.F) {
 	for _, seed := range []string{`{}`, `{"displayName":"x","apiKey":"abcdefgh"}`, `{"displayName":`, `{"bogus":1}`, `null`, `[]`,
 		`{"labels":{"Bad Key":"v"}}`, `{"tags":["workspaces/a/tags/b"],"resourceType":"TAGGED_RESOURCE_TYPE_CAMPAIGN","resourceIds":["x"]}`,
-		`{"email":"a@b.c","role":2}`, "\x00\xff", `{"displayName":"` + string(make([]byte, 300)) + `"}`} {
+		`{"email":"a@b.c","role":2}`, "\x00\xff", `{"displayName":"` + string(make([]byte, 300)) + `"}`,
+		`{"labels":5}`, `{"labels":{"a":[1]}}`, "{\"displayName\":\"\xff\"}", `{"email":"a@b.c","role":"BOSS"}`, `{"displayName":"x","display_name":"y"}`} {
 		f.Add(uint8(0), []byte(seed))
 	}
 	e := startEnvWith(f, "", 0, nil) // one server for every input

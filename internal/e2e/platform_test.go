@@ -90,10 +90,10 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	code, body, _ := get("/openapi.json")
 	var doc struct {
-		Swagger string                    `json:"swagger"`
+		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
-	if code != 200 || json.Unmarshal([]byte(body), &doc) != nil || doc.Paths["/v1/workspaces"]["post"] == nil || doc.Paths["/v1/{name}:verify"] == nil {
+	if code != 200 || json.Unmarshal([]byte(body), &doc) != nil || doc.OpenAPI != "3.1.0" || doc.Paths["/v1/workspaces"]["post"] == nil || doc.Paths["/v1/workspaces/{workspace}:verify"] == nil {
 		t.Fatalf("/openapi.json %d: %.200s", code, body)
 	}
 	code, _, hdr := get("/v1/workspaces")

@@ -298,11 +298,11 @@ func TestRESTBodyErrors(t *testing.T) {
 		name, method, path, body, field string
 	}{
 		{"malformed JSON", http.MethodPost, "/v1/workspaces", `{"displayName":`, "body"},
-		{"unknown field", http.MethodPost, "/v1/workspaces", `{"displayName":"x","apiKey":"abcdefgh1","bogus":1}`, "bogus"},
-		{"wrong type", http.MethodPost, "/v1/workspaces", `{"displayName":5}`, "display_name"},
+		{"unknown field", http.MethodPost, "/v1/workspaces", `{"displayName":"x","apiKey":"abcdefgh1","bogus":1}`, "workspace.bogus"},
+		{"wrong type", http.MethodPost, "/v1/workspaces", `{"displayName":5}`, "workspace.display_name"},
 		{"oversized body", http.MethodPost, "/v1/workspaces", `{"displayName":"` + strings.Repeat("x", 2<<20) + `"}`, "body"},
 		{"bad page size", http.MethodGet, "/v1/workspaces?pageSize=abc", "", "page_size"},
-		{"unknown field in patch", http.MethodPatch, "/v1/workspaces/acme", `{"nope":true}`, "nope"},
+		{"unknown field in patch", http.MethodPatch, "/v1/workspaces/acme", `{"nope":true}`, "workspace.nope"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,6 +69,11 @@ type Options struct {
 	// Margin is kept before the caller's deadline to collect and return
 	// results: 10 % of the time left, clamped to [MinMargin, MaxMargin].
 	MinMargin, MaxMargin time.Duration
+	// Metrics, when set, counts every item's outcome, labelled with the
+	// method Method names from the item's context (nil: "unknown"). It
+	// must return a bounded set of names (RPC names, not ids).
+	Metrics *Metrics
+	Method  func(ctx context.Context) string
 }
 
 // Engine runs fan-outs. It is safe for concurrent use.
@@ -243,6 +248,7 @@ func RunWith[T any](ctx context.Context, e *Engine, workspaces []string, opts Ru
 	}
 	callSem := make(chan struct{}, max(bound, 1))
 	var wg sync.WaitGroup
+	launched := 0
 launch:
 	for i, w := range workspaces {
 		select {
@@ -254,12 +260,16 @@ launch:
 			<-callSem
 			break
 		}
+		launched++
 		wg.Go(func() {
 			defer func() { <-callSem }()
 			results[i] = one(runCtx, e, w, fn)
 		})
 	}
 	wg.Wait()
+	for range workspaces[launched:] {
+		e.observe(ctx, NotAttempted)
+	}
 	return results
 }
 
@@ -279,6 +289,7 @@ var ErrNotAttempted = fmt.Errorf("fanout: not attempted before the deadline")
 // one runs fn for one workspace under its per-workspace and process-wide
 // slots. A panic in fn fails that workspace only.
 func one[T any](ctx context.Context, e *Engine, ws string, fn Func[T]) (res Result[T]) {
+	defer func() { e.observe(ctx, res.Outcome) }() // runs last: after the recover below
 	res = Result[T]{Workspace: ws, Outcome: NotAttempted, Err: ErrNotAttempted}
 	s, err := e.enter(ctx, ws)
 	if err != nil {

@@ -96,6 +96,9 @@ type Options struct {
 	// Now is the clock latencies reported to Budget are measured with.
 	// Default time.Now.
 	Now func() time.Time
+	// Metrics, when set, counts every attempt's answer, 429s and retries
+	// (NewMetrics).
+	Metrics *Metrics
 }
 
 // Client calls Instantly. It is safe for concurrent use.
@@ -240,6 +243,7 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 		}
 		c.logger.DebugContext(ctx, "instantly retry", "method", req.method, "path", req.path,
 			"attempt", attempt, "wait", wait, "error", err.Error())
+		c.opts.Metrics.retry(req.method, req.path, retryReason(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -248,6 +252,18 @@ func (c *Client) do(ctx context.Context, cred Credential, req request, out any) 
 		case <-t.C:
 		}
 	}
+}
+
+// retryReason names why a failed attempt is repeated, for metrics.
+func retryReason(err error) string {
+	var apiErr *Error
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests:
+		return retryThrottled
+	case errors.As(err, &apiErr):
+		return retryServerError
+	}
+	return retryTransport
 }
 
 // maxThrottledAttempts bounds 429 retries even under a long deadline.
@@ -344,8 +360,10 @@ func (c *Client) once(ctx context.Context, cred Credential, req request, body []
 	if cred.AsWorkspace != "" {
 		hreq.Header.Set("x-as-workspace", cred.AsWorkspace)
 	}
+	sent := time.Now()
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
+		c.opts.Metrics.observe(req.method, req.path, cred.Budget, 0, 0)
 		if ctx.Err() != nil {
 			return fmt.Errorf("instantly %s %s: %w", req.method, req.path, context.Cause(ctx))
 		}
@@ -356,6 +374,7 @@ func (c *Client) once(ctx context.Context, cred Credential, req request, body []
 		}
 	}
 	defer resp.Body.Close()
+	c.opts.Metrics.observe(req.method, req.path, cred.Budget, resp.StatusCode, time.Since(sent))
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		if ctx.Err() != nil {

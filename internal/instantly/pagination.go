@@ -29,7 +29,8 @@ type ListParams struct {
 // 1000 pages of 100 is far beyond any workspace this project manages.
 const DefaultMaxPages = 1000
 
-// Errors ending a walk because the upstream misbehaves.
+// Errors ending a walk because the upstream misbehaves. Both come inside
+// an *InvalidAnswerError.
 var (
 	// ErrTooManyPages: the walk reached its page cap with pages still coming.
 	ErrTooManyPages = errors.New("instantly: pagination exceeded the page cap")
@@ -37,6 +38,39 @@ var (
 	// following it would loop.
 	ErrCursorNotAdvancing = errors.New("instantly: pagination cursor did not advance")
 )
+
+// ErrInvalidAnswer: Instantly answered 2xx with something that cannot be
+// right (a cursor that does not advance, success false). The fault is
+// upstream's, not ours, and a later try may pass. Every
+// *InvalidAnswerError matches it.
+var ErrInvalidAnswer = errors.New("instantly: invalid answer")
+
+// InvalidAnswerError is an ErrInvalidAnswer: what was wrong (Kind, which
+// errors.Is also matches), where, and Instantly's own message when its
+// answer had one. It holds no credential and no cursor (a cursor may be an
+// email).
+type InvalidAnswerError struct {
+	// Kind is ErrCursorNotAdvancing, ErrTooManyPages or ErrNotApplied.
+	Kind error
+	// Detail says where: "after 3 pages", "POST /custom-tags/toggle-resource".
+	Detail string
+	// Message is Instantly's message, if any.
+	Message string
+}
+
+func (e *InvalidAnswerError) Error() string {
+	s := e.Kind.Error()
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Unwrap lets errors.Is match both the kind and ErrInvalidAnswer.
+func (e *InvalidAnswerError) Unwrap() []error { return []error{e.Kind, ErrInvalidAnswer} }
 
 // PageOption tunes All.
 type PageOption func(*pageConfig)
@@ -79,7 +113,7 @@ func All[T any](ctx context.Context, fetch func(ctx context.Context, startingAft
 		}
 		for pages := 0; ; pages++ {
 			if pages == cfg.maxPages {
-				yield(zero, fmt.Errorf("%w (%d pages)", ErrTooManyPages, cfg.maxPages))
+				yield(zero, &InvalidAnswerError{Kind: ErrTooManyPages, Detail: fmt.Sprintf("%d pages", cfg.maxPages)})
 				return
 			}
 			page, err := fetch(ctx, cursor)
@@ -101,7 +135,7 @@ func All[T any](ctx context.Context, fetch func(ctx context.Context, startingAft
 			}
 			// The cursor itself stays out of the error: it may be an email.
 			if _, dup := seen[next]; dup {
-				yield(zero, fmt.Errorf("%w (after %d pages)", ErrCursorNotAdvancing, pages+1))
+				yield(zero, &InvalidAnswerError{Kind: ErrCursorNotAdvancing, Detail: fmt.Sprintf("after %d pages", pages+1)})
 				return
 			}
 			seen[next] = struct{}{}

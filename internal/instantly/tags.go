@@ -231,7 +231,8 @@ func (f *ToggleResourceFilter) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// ErrNotApplied is returned when Instantly answers 200 with success false.
+// ErrNotApplied: Instantly answered 200 with success false. It comes inside
+// an *InvalidAnswerError with Instantly's message.
 var ErrNotApplied = errors.New("instantly: request answered success=false")
 
 // ToggleTagResource assigns (Assign) or unassigns tags on accounts or
@@ -239,13 +240,14 @@ var ErrNotApplied = errors.New("instantly: request answered success=false")
 // state, so repeating it is harmless.
 func (c *Client) ToggleTagResource(ctx context.Context, cred Credential, req ToggleTagResourceRequest) error {
 	out, err := call[struct {
-		Success *bool `json:"success"`
+		Success *bool  `json:"success"`
+		Message string `json:"message"`
 	}](ctx, c, cred, request{method: http.MethodPost, path: "/custom-tags/toggle-resource", body: req})
 	if err != nil {
 		return err
 	}
 	if out.Success != nil && !*out.Success {
-		return ErrNotApplied
+		return &InvalidAnswerError{Kind: ErrNotApplied, Detail: "POST /custom-tags/toggle-resource", Message: out.Message}
 	}
 	return nil
 }

@@ -56,9 +56,12 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// OnEnd, when set, is called once per operation, by the worker whose
 	// result ended it (e.g. to append the audit event of its outcome).
-	OnEnd  func(ctx context.Context, rec *Record, st *Status)
-	Logger *slog.Logger
-	Now    func() time.Time
+	OnEnd func(ctx context.Context, rec *Record, st *Status)
+	// Metrics, when set, counts operations created and ended and the
+	// entries this replica works on (NewMetrics).
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Manager creates operations and, in Run, works on every replica's queue.
@@ -155,7 +158,11 @@ func (m *Manager) Create(ctx context.Context, rec *Record) error {
 		rec.Entries[i].Offset = rec.Total
 		rec.Total += rec.Entries[i].Len()
 	}
-	return m.backend.Create(ctx, rec)
+	if err := m.backend.Create(ctx, rec); err != nil {
+		return err
+	}
+	m.opts.Metrics.onCreate(rec.Method)
+	return nil
 }
 
 // Wait returns the operation once it has ended or timeout has passed
@@ -241,9 +248,12 @@ func (m *Manager) record(ctx context.Context, rec *Record, entry int, index int6
 	}
 	_, ended, err := m.backend.Record(ctx, rec.ID, ItemResult{Index: index, Entry: entry, Outcome: outcomeName(r.GetOutcome()),
 		Failed: Failed(r.GetOutcome()), Data: data})
-	if ended && m.opts.OnEnd != nil {
+	if ended && (m.opts.OnEnd != nil || m.opts.Metrics != nil) {
 		if _, st, gerr := m.backend.Get(ctx, rec.ID); gerr == nil {
-			m.opts.OnEnd(ctx, rec, st)
+			m.opts.Metrics.onEnd(rec.Method, st)
+			if m.opts.OnEnd != nil {
+				m.opts.OnEnd(ctx, rec, st)
+			}
 		}
 	}
 	return err
@@ -382,6 +392,8 @@ func (m *Manager) recordOf(ctx context.Context, id string) (*Record, error) {
 func (w *worker) process(jobCtx, runCtx context.Context, d Delivery) {
 	m := w.m
 	defer w.hold(d.ID, false)
+	m.opts.Metrics.entry(1)
+	defer m.opts.Metrics.entry(-1)
 	log := m.opts.Logger.With("operation", Name(d.Op), "entry", d.Entry, "attempt", d.Attempt)
 	rec, err := m.recordOf(jobCtx, d.Op)
 	if errors.Is(err, ErrNotFound) {
@@ -407,7 +419,7 @@ func (w *worker) process(jobCtx, runCtx context.Context, d Delivery) {
 			job.FailAll(jobCtx, codes.Aborted, fmt.Sprintf("abandoned after %d attempts (workers kept stopping)", d.Attempt-1))
 		default:
 			_ = m.backend.Running(jobCtx, rec.ID, d.Entry, int64(len(pending)))
-			if p := runSafely(jobCtx, ex, job); p != nil {
+			if p := runSafely(context.WithValue(jobCtx, methodKey{}, rec.Method), ex, job); p != nil {
 				log.Error("operations: executor panicked; the entry's remaining items fail", "panic", fmt.Sprint(p))
 				job.FailAll(jobCtx, codes.Internal, "internal error")
 			}

@@ -24,6 +24,9 @@ type Gate struct {
 	limiter Limiter
 	opts    GateOptions
 
+	// health is shared by every waiter of the gate (see MaxUnavailableWait).
+	health health
+
 	mu        sync.Mutex
 	entries   map[string]*gateEntry
 	penalties map[string]*penalty
@@ -82,7 +85,9 @@ func (g *Gate) entry(buckets []string) *gateEntry {
 }
 
 // Acquire blocks until every bucket admits one request (consuming it), or
-// ctx ends, or the limiter fails (fail closed: the error is returned).
+// ctx ends, or the limiter fails (fail closed: the error is returned once
+// the backend has answered none of the gate's waiters for
+// MaxUnavailableWait).
 func (g *Gate) Acquire(ctx context.Context, buckets []string) error {
 	e := g.entry(buckets)
 	select {
@@ -100,7 +105,7 @@ func (g *Gate) Acquire(ctx context.Context, buckets []string) error {
 			return context.Cause(ctx)
 		}
 	}
-	_, err := Wait(ctx, g.limiter, buckets)
+	_, err := waitWith(ctx, g.limiter, buckets, &g.health)
 	return err
 }
 

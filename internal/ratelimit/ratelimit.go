@@ -190,6 +190,9 @@ func PrepareRequest(ls Limits, buckets []string, n int) ([]string, error) {
 			return nil, fmt.Errorf("%w: empty bucket name", ErrInvalid)
 		}
 	}
+	if len(buckets) == 1 {
+		return buckets, nil // already sorted; spares the hot path a copy
+	}
 	out := slices.Clone(buckets)
 	slices.Sort(out)
 	return slices.Compact(out), nil

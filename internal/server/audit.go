@@ -119,7 +119,7 @@ func (a *auditor) event(ctx context.Context, method string, req any, phase strin
 		RequestID: RequestID(ctx),
 	}
 	if p, ok := auth.FromContext(ctx); ok {
-		e.Principal, e.Role = p.ID, p.Role
+		e.Principal, e.PrincipalEmail, e.Role = p.ID, p.Email, p.Role
 	}
 	if m, ok := req.(proto.Message); ok {
 		e.Workspaces = targetWorkspaces(m)

@@ -242,6 +242,9 @@ func (ic *interceptors) caller(ctx context.Context) auth.Caller {
 		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
+	// Believed only from trusted proxies (auth.Authenticator.ClientAddr);
+	// the gateway forwards the REST request's, its peer appended.
+	c.ForwardedFor = md.Get("x-forwarded-for")
 	if v := md.Get(mdGatewaySecret); len(v) == 1 && subtle.ConstantTimeCompare([]byte(v[0]), []byte(ic.gatewaySecret)) == 1 {
 		if ip := md.Get(mdClientIP); len(ip) == 1 {
 			c.Source = ip[0]
@@ -290,10 +293,33 @@ func validationError(err error) error {
 	for _, v := range verr.Violations {
 		vs = append(vs, apierr.Violation{
 			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
-			Description: v.Proto.GetMessage(),
+			Description: violationText(v),
 		})
 	}
 	return apierr.InvalidArgument(vs...)
+}
+
+// violationText is protovalidate's message, except where it shows users
+// the rule's machinery: a regular expression becomes the expected form
+// with an example, enum numbers become the values' names.
+func violationText(v *protovalidate.Violation) string {
+	switch rule := v.RuleDescriptor; {
+	case rule == nil:
+	case rule.FullName() == "buf.validate.StringRules.pattern":
+		if d, ok := apierr.PatternDescription(v.RuleValue.String()); ok {
+			return d
+		}
+	case rule.FullName() == "buf.validate.EnumRules.in" && v.FieldDescriptor != nil && v.FieldDescriptor.Enum() != nil:
+		l := v.RuleValue.List()
+		allowed := make([]int32, 0, l.Len())
+		for i := range l.Len() {
+			allowed = append(allowed, int32(l.Get(i).Int()))
+		}
+		return "must be one of " + apierr.EnumNames(v.FieldDescriptor.Enum(), allowed)
+	case rule.FullName() == "buf.validate.EnumRules.defined_only" && v.FieldDescriptor != nil && v.FieldDescriptor.Enum() != nil:
+		return "must be one of " + apierr.EnumNames(v.FieldDescriptor.Enum(), nil)
+	}
+	return v.Proto.GetMessage()
 }
 
 // unaryMapErrors is the one place where domain errors become API errors.

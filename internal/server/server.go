@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -56,7 +57,12 @@ type Options struct {
 	TLS TLSFiles
 	// OpenAPI is served at /openapi.json.
 	OpenAPI []byte
-	// MaxRequestBytes caps REST bodies and gRPC messages. Default 1 MiB.
+	// HTTPHandlers are mounted on the HTTP listener beside the gateway
+	// (pattern → handler, e.g. "/scim/v2/"), bodies capped at
+	// MaxRequestBytes; they authenticate their own callers.
+	HTTPHandlers map[string]http.Handler
+	// MaxRequestBytes caps REST bodies and gRPC messages (these with
+	// envelopeHeadroom more). Default 1 MiB.
 	MaxRequestBytes int64
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
@@ -66,6 +72,11 @@ type Options struct {
 	// ReadinessInterval is how often the store is probed for gRPC health.
 	// Default 5s.
 	ReadinessInterval time.Duration
+	// ReadyCheck, when set, is asked after the store's ping by /readyz and
+	// the gRPC health probe: an error means not ready, and its text is the
+	// reason /readyz gives (e.g. stored credentials the master keys cannot
+	// open). It must be cheap.
+	ReadyCheck func(ctx context.Context) error
 	// Registry receives the server's metrics. Default: a new registry.
 	Registry *prometheus.Registry
 	// Idempotency configures request_id (AIP-155). The server sets Mutating
@@ -134,7 +145,7 @@ func New(opts Options) (*Server, error) {
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ic.unary()...),
 		grpc.ChainStreamInterceptor(ic.stream()...),
-		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
+		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes) + envelopeHeadroom),
 	}
 	var tlsCfg *tls.Config
 	if opts.TLS.Enabled() {
@@ -216,12 +227,16 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.tls != nil {
 		creds = credentials.NewTLS(selfDialTLS(s.tls))
 	}
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(creds),
+		grpc.WithUnaryInterceptor(requestFaults(int(s.opts.MaxRequestBytes)+envelopeHeadroom)),
+		// Answers as large as the server sends (it has no cap): the client's
+		// default of 4 MiB would fail a big fan-out's answer on REST only.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 	if err != nil {
 		return fmt.Errorf("server: dial own gRPC port: %w", err)
 	}
 	defer conn.Close()
-	gw := newGatewayMux(s.opts.MaxRequestBytes, s.gatewaySecret)
+	gw := newGatewayMux(s.gatewaySecret)
 	for _, svc := range s.opts.Services {
 		if svc.Gateway == nil {
 			continue
@@ -296,9 +311,9 @@ func (s *Server) probeReadiness(ctx context.Context) {
 	for {
 		st := healthpb.HealthCheckResponse_SERVING
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		if err := s.opts.Store.Ping(pctx); err != nil && ctx.Err() == nil {
+		if err := s.ready(pctx); err != nil && ctx.Err() == nil {
 			st = healthpb.HealthCheckResponse_NOT_SERVING
-			s.opts.Logger.Warn("store not ready", "error", err.Error())
+			s.opts.Logger.Warn("not ready", "error", err.Error())
 		}
 		cancel()
 		if ctx.Err() != nil {
@@ -313,6 +328,25 @@ func (s *Server) probeReadiness(ctx context.Context) {
 	}
 }
 
+// ready is nil when the store answers and ReadyCheck passes.
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		return err
+	}
+	if s.opts.ReadyCheck != nil {
+		if err := s.opts.ReadyCheck(ctx); err != nil {
+			return notReadyError{err}
+		}
+	}
+	return nil
+}
+
+// notReadyError is a ReadyCheck's verdict, whose text /readyz shows.
+type notReadyError struct{ err error }
+
+func (e notReadyError) Error() string { return e.err.Error() }
+func (e notReadyError) Unwrap() error { return e.err }
+
 func (s *Server) httpHandler(gw http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -322,8 +356,13 @@ func (s *Server) httpHandler(gw http.Handler) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := s.opts.Store.Ping(ctx); err != nil {
-			httpError(w, http.StatusServiceUnavailable, "state store unavailable")
+		if err := s.ready(ctx); err != nil {
+			msg := "state store unavailable"
+			var nr notReadyError
+			if errors.As(err, &nr) {
+				msg = nr.Error()
+			}
+			httpError(w, http.StatusServiceUnavailable, msg)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -334,6 +373,21 @@ func (s *Server) httpHandler(gw http.Handler) http.Handler {
 		_, _ = w.Write(s.opts.OpenAPI)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.Handle("/", http.MaxBytesHandler(gw, s.opts.MaxRequestBytes))
+	for pattern, h := range s.opts.HTTPHandlers {
+		mux.Handle(pattern, http.MaxBytesHandler(h, s.opts.MaxRequestBytes))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As http.MaxBytesHandler, with a body that keeps what was read
+		// and whether the cap was hit, for the error handler (requestBody).
+		r2 := *r
+		r2.Body = &requestBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)}
+		gw.ServeHTTP(w, &r2)
+	}))
 	return mux
 }
+
+// envelopeHeadroom is how much larger than --max-request-bytes a gRPC
+// message may be: a REST body at the limit becomes a message with the
+// path's and query's fields (and a PATCH's derived update mask) added, and
+// must still fit. A gRPC caller gets the same room.
+const envelopeHeadroom = 64 << 10

@@ -5,10 +5,14 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -162,9 +166,11 @@ type AuditEvent struct {
 	ID        string    `json:"id"` // assigned by Append, increasing with time
 	Time      time.Time `json:"time"`
 	Principal string    `json:"principal"`
-	Role      string    `json:"role"`
-	Method    string    `json:"method"`
-	RequestID string    `json:"request_id"`
+	// PrincipalEmail is an OIDC caller's email claim, beside Principal.
+	PrincipalEmail string `json:"principal_email,omitempty"`
+	Role           string `json:"role"`
+	Method         string `json:"method"`
+	RequestID      string `json:"request_id"`
 	// Phase is AuditPhaseStarted or AuditPhaseFinished; empty (events
 	// written before phases existed) means finished.
 	Phase      string   `json:"phase,omitempty"`
@@ -208,4 +214,52 @@ func splitAuditID(id string) (int64, int64) {
 	m, _ := strconv.ParseInt(ms, 10, 64)
 	s, _ := strconv.ParseInt(seq, 10, 64)
 	return m, s
+}
+
+// WithAuditLog returns s whose audit trail also writes every event it
+// stores to w as one JSON line (the event as stored, id included): a way
+// to ship events out for retention beyond the store's bounds (a file a log
+// shipper tails, stdout). The store stays the record: a failed write goes
+// to onError and does not fail the append. Close closes w too when it is
+// an io.Closer.
+func WithAuditLog(s Store, w io.Writer, onError func(error)) Store {
+	return &auditLogStore{Store: s, audit: &auditLog{Audit: s.Audit(), w: w, onError: onError}}
+}
+
+type auditLogStore struct {
+	Store
+	audit *auditLog
+}
+
+func (s *auditLogStore) Audit() Audit { return s.audit }
+
+func (s *auditLogStore) Close() error {
+	err := s.Store.Close()
+	if c, ok := s.audit.w.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
+}
+
+type auditLog struct {
+	Audit
+	mu      sync.Mutex // one line per Write, never interleaved
+	w       io.Writer
+	onError func(error)
+}
+
+func (a *auditLog) Append(ctx context.Context, e *AuditEvent) error {
+	if err := a.Audit.Append(ctx, e); err != nil {
+		return err
+	}
+	line, err := json.Marshal(e)
+	if err == nil {
+		a.mu.Lock()
+		_, err = a.w.Write(append(line, '\n'))
+		a.mu.Unlock()
+	}
+	if err != nil && a.onError != nil {
+		a.onError(fmt.Errorf("audit log: event %s: %w", e.ID, err))
+	}
+	return nil
 }

@@ -86,15 +86,15 @@ func TestCluster(t *testing.T) {
 	}
 	ctx := ctxT(t)
 
-	// One bucket: both windows' keys share the hash tag, so the script runs.
+	// One bucket: one key, so the script runs.
 	if r, err := l.Allow(ctx, []string{"a"}, 1); err != nil || !r.Allowed {
 		t.Fatalf("Allow([a]) = %+v, %v", r, err)
 	}
 	if r, err := l.Allow(ctx, []string{"a"}, 1); err != nil || r.Allowed {
 		t.Fatalf("second Allow([a]) = %+v, %v; want denied", r, err)
 	}
-	if ks, kt := c.ClusterKeySlot(ctx, Key("test:", "a", "s")).Val(), c.ClusterKeySlot(ctx, Key("test:", "a", "m")).Val(); ks != kt {
-		t.Fatalf("a's windows are in slots %d and %d", ks, kt)
+	if ks, kt := c.ClusterKeySlot(ctx, Key("test:", "a")).Val(), c.ClusterKeySlot(ctx, "{a}").Val(); ks != kt {
+		t.Fatalf("a's key is in slot %d, not its hash tag's %d", ks, kt)
 	}
 
 	// Two buckets in different slots: a deployment error, not an outage.

@@ -2,22 +2,26 @@
 //
 // Every decision is one Lua script (gcra.lua) that reads Redis TIME, checks
 // every window of every bucket named, and charges all or none, so replicas
-// need no clock agreement and no locks. Each window is one string key holding
-// its TAT, expiring when the window is idle again:
+// need no clock agreement and no locks. Each bucket is one string key
+// holding its windows' TATs (per second, then per minute, µs since the
+// epoch, joined by ':'), expiring when every window is idle again:
 //
-//	<prefix>rl:{<bucket>}:s   per-second window
-//	<prefix>rl:{<bucket>}:m   per-minute window
+//	<prefix>rl:{<bucket>}   "<TAT per second>:<TAT per minute>"
+//
+// One key per bucket, not per window: each command a script runs costs
+// about as much as all of its arithmetic, and this is the hot path (an
+// admitted call costs about 1.5 raw GETs; see BenchmarkAllow).
 //
 // # Redis Cluster
 //
-// A bucket's keys share the hash tag {<bucket>}, so a single-bucket call works
-// on Cluster. A multi-bucket call (a sub workspace acting through its admin)
+// A bucket's key carries the hash tag {<bucket>}, so a single-bucket call
+// works on Cluster. A multi-bucket call (a sub workspace acting through its admin)
 // names keys in different slots, which Cluster refuses; Allow then returns
 // ErrCrossSlot, which wraps ratelimit.ErrInvalid (a deployment error, not an
 // outage). Tagging a whole admin group with one slot would need the group's
 // shape at key-naming time and would move keys whenever links change, so we
 // don't: run the limiter on a non-cluster Redis (or Sentinel) when admin
-// traffic is limited, which is cheap, as the state is two small keys per
+// traffic is limited, which is cheap, as the state is one small key per
 // active workspace.
 //
 // # Failure policy
@@ -54,6 +58,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,8 +113,7 @@ type Options struct {
 type Limiter struct {
 	client  redis.UniversalClient
 	limits  ratelimit.Limits
-	names   []string // window key suffixes
-	params  []int64  // per window: interval, tolerance (µs)
+	params  []any // per window: interval, tolerance (µs), formatted once
 	prefix  string
 	timeout time.Duration
 	clock   func() time.Time // nil: Redis TIME
@@ -145,8 +149,8 @@ func New(client redis.UniversalClient, limits ratelimit.Limits, opts Options) (*
 	}
 	for _, w := range limits.Windows() {
 		t, tau := w.Limit.GCRA()
-		l.names = append(l.names, w.Name)
-		l.params = append(l.params, t.Microseconds(), tau.Microseconds())
+		// Strings, so each call passes them without boxing anew.
+		l.params = append(l.params, strconv.FormatInt(t.Microseconds(), 10), strconv.FormatInt(tau.Microseconds(), 10))
 	}
 	if !opts.DisableDenyCache {
 		l.cache = &denyCache{entries: make(map[string]denial)}
@@ -154,9 +158,9 @@ func New(client redis.UniversalClient, limits ratelimit.Limits, opts Options) (*
 	return l, nil
 }
 
-// Key returns the Redis key of one window ("s" or "m") of bucket.
-func Key(prefix, bucket, window string) string {
-	return prefix + "rl:{" + bucket + "}:" + window
+// Key returns the Redis key of bucket.
+func Key(prefix, bucket string) string {
+	return prefix + "rl:{" + bucket + "}"
 }
 
 // Allow implements ratelimit.Limiter.
@@ -174,8 +178,11 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 		return res, nil
 	}
 
-	keys := make([]string, 0, len(buckets)*len(l.names))
-	args := make([]any, 0, 3+len(buckets)*len(l.params))
+	keys := make([]string, len(buckets))
+	for i, b := range buckets {
+		keys[i] = Key(l.prefix, b)
+	}
+	args := make([]any, 0, 3+len(l.params))
 	var nowArg int64 // 0: the script reads Redis TIME
 	slack := ttlSlack
 	if l.clock != nil {
@@ -183,12 +190,7 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 		slack = fakeClockTTLSlack
 	}
 	args = append(args, n, nowArg, slack.Milliseconds())
-	for _, b := range buckets {
-		for i, name := range l.names {
-			keys = append(keys, Key(l.prefix, b, name))
-			args = append(args, l.params[2*i], l.params[2*i+1])
-		}
-	}
+	args = append(args, l.params...)
 	reply, err := l.eval(ctx, keys, args)
 	if err != nil {
 		return ratelimit.Result{}, err

@@ -1,12 +1,17 @@
 // Package apikeys implements agency.v1.ApiKeyService: scoped Instantly keys
 // from the access-matrix presets, listing with over-privilege flags, and
-// revocation that never cuts the control plane's own credential.
+// revocation that never cuts the control plane's own credential by mistake
+// (the stored credential's key id is recorded when it is created here, and
+// identified in Instantly's key list when it was handed over; see
+// IdentifyStoredKey).
 package apikeys
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -77,7 +82,7 @@ func Grants(scopes []string, required string) bool {
 
 // ListApiKeys implements agencyv1.ApiKeyServiceServer.
 func (s *Service) ListApiKeys(ctx context.Context, req *agencyv1.ListApiKeysRequest) (*agencyv1.ListApiKeysResponse, error) {
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "api-keys", req.GetParent())
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "api-keys", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -155,15 +160,72 @@ func (s *Service) RevokeApiKey(ctx context.Context, req *agencyv1.RevokeApiKeyRe
 		return nil, err
 	}
 	parent := t.Workspace.Name
-	if t.Workspace.CredentialKeyID == id {
+	stored := t.Workspace.CredentialKeyID
+	if stored == "" && t.Workspace.AdminWorkspace == "" {
+		// A credential registered by hand before its key id was recorded:
+		// find out now, so it is never revoked by mistake.
+		var apiErr *instantly.Error
+		switch stored, err = s.identify(ctx, t.Workspace, t.Cred); {
+		case err == nil || req.GetForce():
+		case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusForbidden:
+			return nil, apierr.Wrap(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_CONFLICT,
+				"cannot tell whether this key is the control plane's stored credential for "+parent+
+					" (its key may not list API keys: api_keys:read); set force to revoke it anyway", err)
+		default:
+			return nil, err
+		}
+	}
+	if stored == id && !req.GetForce() {
 		return nil, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_CONFLICT,
-			"this key is the control plane's stored credential for "+parent+"; rotate the credential first")
+			"this key is the control plane's stored credential for "+parent+
+				"; rotate the credential first, or set force to revoke it anyway (the control plane then loses access to the workspace)").
+			WithMetadata("api_key_id", id)
 	}
 	key, err := s.client.DeleteAPIKey(ctx, t.Cred, id)
 	if err != nil {
 		return nil, upstream.NotFound(err, "API key", req.GetName())
 	}
+	if stored == id {
+		s.storedRevoked(ctx, t.Workspace, id)
+	}
 	return ToProto(t.Workspace, key), nil
+}
+
+// identify finds which key of the workspace is its stored credential and
+// records the id (unless the credential changed meanwhile); "" when no
+// listed key can be told to be it.
+func (s *Service) identify(ctx context.Context, ws *store.Workspace, cred instantly.Credential) (string, error) {
+	id, err := IdentifyStoredKey(ctx, s.client, cred)
+	if err != nil || id == "" {
+		return "", err
+	}
+	_, err = s.store.Update(ctx, ws.Name, func(w *store.Workspace) error {
+		if w.SealedCredential == ws.SealedCredential {
+			w.CredentialKeyID = id
+		}
+		return nil
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not record the stored credential's API key id", "workspace", ws.Name, "error", err.Error())
+	}
+	return id, nil
+}
+
+// storedRevoked records that the stored credential was revoked (with
+// force): the workspace cannot be reached until its credential is rotated.
+func (s *Service) storedRevoked(ctx context.Context, ws *store.Workspace, id string) {
+	s.logger.WarnContext(ctx, "the workspace's stored credential was revoked (force): rotate its credential", "workspace", ws.Name, "api_key_id", id)
+	_, err := s.store.Update(ctx, ws.Name, func(w *store.Workspace) error {
+		if w.SealedCredential == ws.SealedCredential {
+			w.State = store.StateCredentialInvalid
+			w.StateMessage = "the stored credential (API key " + id + ") was revoked through RevokeApiKey with force; rotate the credential"
+			w.UpdateTime = s.now().UTC()
+		}
+		return nil
+	})
+	if err != nil {
+		s.logger.WarnContext(ctx, "could not record the revoked credential's state", "workspace", ws.Name, "error", err.Error())
+	}
 }
 
 // RequestedScopes checks explicit scopes against Instantly's enum, or

@@ -33,13 +33,14 @@ type Service struct {
 	workspaces store.Workspaces // scoped to the caller
 	resolver   *upstream.Resolver
 	client     *instantly.Client
+	pages      *pagetoken.Codec
 	// Concurrency bounds the workspaces read at once.
 	Concurrency int
 }
 
 // New returns the service.
-func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client) *Service {
-	return &Service{audit: a, workspaces: ws, resolver: r, client: c, Concurrency: 8}
+func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, pages *pagetoken.Codec) *Service {
+	return &Service{audit: a, workspaces: ws, resolver: r, client: c, pages: pages, Concurrency: 8}
 }
 
 // ListEvents implements agencyv1.AuditServiceServer.
@@ -55,9 +56,9 @@ func (s *Service) ListEvents(ctx context.Context, req *agencyv1.ListEventsReques
 	hash := pagetoken.Hash("audit-events", req.GetPrincipal(), req.GetMethod(), req.GetWorkspace(), since.String())
 	q := store.AuditQuery{Limit: size + 1, Since: since}
 	if req.GetPageToken() != "" {
-		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		tok, err := s.pages.Decode(req.GetPageToken(), hash)
 		if err != nil {
-			return nil, apierr.Field("page_token", "is not a token from a previous call with these filters")
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 		q.Before = tok.After
 	}
@@ -75,11 +76,11 @@ func (s *Service) ListEvents(ctx context.Context, req *agencyv1.ListEventsReques
 	out := &agencyv1.ListEventsResponse{}
 	if len(events) > size {
 		events = events[:size]
-		out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: events[size-1].ID, FilterHash: hash})
+		out.NextPageToken = s.pages.Encode(pagetoken.Token{After: events[size-1].ID, FilterHash: hash})
 	}
 	for _, e := range events {
 		out.Events = append(out.Events, &agencyv1.AuditEvent{
-			Name: "auditEvents/" + e.ID, Time: timestamppb.New(e.Time), Principal: e.Principal, Role: tokens.RoleToProto(e.Role),
+			Name: "auditEvents/" + e.ID, Time: timestamppb.New(e.Time), Principal: e.Principal, PrincipalEmail: e.PrincipalEmail, Role: tokens.RoleToProto(e.Role),
 			Method: e.Method, RequestId: e.RequestID, Workspaces: e.Workspaces, Code: e.Code,
 			Succeeded: int32(e.Succeeded), Failed: int32(e.Failed), AlreadyDone: int32(e.AlreadyDone),
 		})

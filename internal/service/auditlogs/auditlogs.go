@@ -41,7 +41,7 @@ func (s *Service) ListAuditLogs(ctx context.Context, req *agencyv1.ListAuditLogs
 	if req.StartTime != nil && req.EndTime != nil && !req.GetEndTime().AsTime().After(req.GetStartTime().AsTime()) {
 		return nil, apierr.Field("end_time", "must be after start_time")
 	}
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(),
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(),
 		"audit-logs", req.GetParent(), fmt.Sprint(req.GetActivityType()), req.GetSearch(), start, end)
 	if err != nil {
 		return nil, err

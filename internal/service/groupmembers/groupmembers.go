@@ -5,6 +5,7 @@ package groupmembers
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/instantly"
@@ -29,7 +30,7 @@ const defaultPageSize = 50
 
 // ListGroupMembers implements agencyv1.GroupMemberServiceServer.
 func (s *Service) ListGroupMembers(ctx context.Context, req *agencyv1.ListGroupMembersRequest) (*agencyv1.ListGroupMembersResponse, error) {
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "group-members", req.GetParent())
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "group-members", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
@@ -52,8 +53,15 @@ func (s *Service) ListGroupMembers(ctx context.Context, req *agencyv1.ListGroupM
 	return out, nil
 }
 
-// InviteGroupMember implements agencyv1.GroupMemberServiceServer.
+// InviteGroupMember implements agencyv1.GroupMemberServiceServer. A sub
+// workspace named by its Instantly id passes the caller's scope like one
+// named by its registry name (upstream.Resolver.InstantlyWorkspace); one
+// the caller may not name answers exactly as an id Instantly does not know.
 func (s *Service) InviteGroupMember(ctx context.Context, req *agencyv1.InviteGroupMemberRequest) (*agencyv1.GroupMember, error) {
+	t, err := s.resolver.Resolve(ctx, req.GetParent())
+	if err != nil {
+		return nil, err
+	}
 	subID := req.GetInstantlyWorkspaceId()
 	if w := req.GetWorkspace(); w != "" {
 		sub, err := s.resolver.Get(ctx, w)
@@ -61,13 +69,16 @@ func (s *Service) InviteGroupMember(ctx context.Context, req *agencyv1.InviteGro
 			return nil, err
 		}
 		subID = sub.InstantlyWorkspaceID
-	}
-	t, err := s.resolver.Resolve(ctx, req.GetParent())
-	if err != nil {
+	} else if _, err := s.resolver.InstantlyWorkspace(ctx, subID, nil); errors.Is(err, store.ErrNotFound) {
+		return nil, upstream.InstantlyNotFound(subID)
+	} else if err != nil {
 		return nil, err
 	}
 	gm, err := s.client.CreateWorkspaceGroupMember(ctx, t.Cred, instantly.CreateWorkspaceGroupMemberRequest{SubWorkspaceID: subID})
 	if err != nil {
+		if req.GetWorkspace() == "" && upstream.HTTPStatus(err) == http.StatusNotFound {
+			return nil, upstream.InstantlyNotFound(subID)
+		}
 		return nil, err
 	}
 	return s.toProto(ctx, req.GetParent(), gm)

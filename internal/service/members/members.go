@@ -38,7 +38,7 @@ func (s *Service) ListMembers(ctx context.Context, req *agencyv1.ListMembersRequ
 	if req.Accepted != nil {
 		accepted = fmt.Sprint(req.GetAccepted())
 	}
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "members", req.GetParent(), accepted, req.GetSearch())
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "members", req.GetParent(), accepted, req.GetSearch())
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ type Service struct {
 	longrunningpb.UnimplementedOperationsServer
 	agencyv1.UnimplementedOperationServiceServer
 	m     *ops.Manager
+	pages *pagetoken.Codec
 	rules map[string]authz.Rule
 	// MaxWait bounds WaitOperation when the caller gives no timeout (and
 	// whatever the caller gives).
@@ -39,11 +40,11 @@ type Service struct {
 }
 
 // New returns the service.
-func New(m *ops.Manager, maxWait time.Duration) *Service {
+func New(m *ops.Manager, maxWait time.Duration, pages *pagetoken.Codec) *Service {
 	if maxWait <= 0 {
 		maxWait = 30 * time.Second
 	}
-	return &Service{m: m, rules: authz.Rules(), maxWait: maxWait}
+	return &Service{m: m, pages: pages, rules: authz.Rules(), maxWait: maxWait}
 }
 
 // Visible reports whether the caller may see an operation: its creator,
@@ -111,9 +112,9 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	hash := pagetoken.Hash("operations")
 	var before string
 	if req.GetPageToken() != "" {
-		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		tok, err := s.pages.Decode(req.GetPageToken(), hash)
 		if err != nil {
-			return nil, apierr.Field("page_token", "is not a token from a previous call")
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 		before = tok.After
 	}
@@ -128,7 +129,7 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	out := &longrunningpb.ListOperationsResponse{}
 	for i, rec := range recs {
 		if i == size {
-			out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: recs[size-1].ID, FilterHash: hash})
+			out.NextPageToken = s.pages.Encode(pagetoken.Token{After: recs[size-1].ID, FilterHash: hash})
 			break
 		}
 		_, st, err := s.m.Backend().Get(ctx, rec.ID)
@@ -239,12 +240,12 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 	hash := pagetoken.Hash("results", rec.ID, strconv.FormatBool(req.GetFailedOnly()))
 	after := int64(-1)
 	if req.GetPageToken() != "" {
-		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		tok, err := s.pages.Decode(req.GetPageToken(), hash)
 		if err == nil {
 			after, err = strconv.ParseInt(tok.After, 10, 64)
 		}
 		if err != nil || after < -1 {
-			return nil, apierr.Field("page_token", "is not a token from a previous call with these filters")
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 	}
 	var indices []int64
@@ -260,7 +261,7 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 	out := &agencyv1.ListOperationResultsResponse{TotalSize: rec.Total}
 	if int64(len(indices)) > size {
 		indices = indices[:size]
-		out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: strconv.FormatInt(indices[size-1], 10), FilterHash: hash})
+		out.NextPageToken = s.pages.Encode(pagetoken.Token{After: strconv.FormatInt(indices[size-1], 10), FilterHash: hash})
 	}
 	data, err := s.m.Backend().Results(ctx, rec.ID, indices)
 	if err != nil {

@@ -37,7 +37,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 // ListTags implements agencyv1.TagServiceServer.
 func (s *Service) ListTags(ctx context.Context, req *agencyv1.ListTagsRequest) (*agencyv1.ListTagsResponse, error) {
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "tags", req.GetParent(), req.GetSearch())
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "tags", req.GetParent(), req.GetSearch())
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (s *Service) toggle(ctx context.Context, parent string, tags []string, rt a
 
 // ListTagMappings implements agencyv1.TagServiceServer.
 func (s *Service) ListTagMappings(ctx context.Context, req *agencyv1.ListTagMappingsRequest) (*agencyv1.ListTagMappingsResponse, error) {
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), append([]string{"tag-mappings", req.GetParent()}, req.GetResourceIds()...)...)
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), append([]string{"tag-mappings", req.GetParent()}, req.GetResourceIds()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (s *Service) ListCampaigns(ctx context.Context, req *agencyv1.ListCampaigns
 	if err != nil {
 		return nil, err
 	}
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), append([]string{"campaigns", req.GetParent(), req.GetSearch()}, tagIDs...)...)
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), append([]string{"campaigns", req.GetParent(), req.GetSearch()}, tagIDs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (s *Service) ListAccounts(ctx context.Context, req *agencyv1.ListAccountsRe
 	if req.GetMatchAllTags() && len(tagIDs) == 0 {
 		return nil, apierr.Field("match_all_tags", "needs tags")
 	}
-	page, err := upstream.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(),
+	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(),
 		append([]string{"accounts", req.GetParent(), req.GetSearch(), fmt.Sprint(req.GetMatchAllTags())}, tagIDs...)...)
 	if err != nil {
 		return nil, err

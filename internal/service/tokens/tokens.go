@@ -25,11 +25,14 @@ import (
 type Service struct {
 	agencyv1.UnimplementedTokenServiceServer
 	store store.Tokens
+	pages *pagetoken.Codec
 	now   func() time.Time
 }
 
-// New returns the service.
-func New(s store.Tokens) *Service { return &Service{store: s, now: time.Now} }
+// New returns the service; pages signs its page tokens.
+func New(s store.Tokens, pages *pagetoken.Codec) *Service {
+	return &Service{store: s, pages: pages, now: time.Now}
+}
 
 // NewID returns a token id that sorts by creation time.
 func NewID(now time.Time) string {
@@ -89,6 +92,9 @@ func notMorePowerful(caller *auth.Principal, role string, scope labels.Selector,
 	deny := func(msg string) error {
 		return apierr.New(codes.PermissionDenied, agencyv1.ErrorReason_ERROR_REASON_PERMISSION_DENIED, msg)
 	}
+	if role == auth.RoleProvisioner && (caller.Role != auth.RoleAdmin || !caller.Scope.Empty() || !scope.Empty()) {
+		return deny("a provisioner token is created by an unscoped admin, without a workspace_scope")
+	}
 	if auth.RoleRank(role) > auth.RoleRank(caller.Role) {
 		return deny("a token cannot create a token with a higher role than its own")
 	}
@@ -119,9 +125,9 @@ func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensReques
 	hash := pagetoken.Hash("tokens", fmt.Sprint(req.GetShowInactive()))
 	var after string
 	if req.GetPageToken() != "" {
-		tok, err := pagetoken.Decode(req.GetPageToken(), hash)
+		tok, err := s.pages.Decode(req.GetPageToken(), hash)
 		if err != nil {
-			return nil, apierr.Field("page_token", "is not a token from a previous call with these filters")
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 		after = tok.After
 	}
@@ -144,7 +150,7 @@ func (s *Service) ListTokens(ctx context.Context, req *agencyv1.ListTokensReques
 		}
 		if len(out.Tokens) > size {
 			out.Tokens = out.Tokens[:size]
-			out.NextPageToken = pagetoken.Encode(pagetoken.Token{After: out.Tokens[size-1].GetName()[len("tokens/"):], FilterHash: hash})
+			out.NextPageToken = s.pages.Encode(pagetoken.Token{After: out.Tokens[size-1].GetName()[len("tokens/"):], FilterHash: hash})
 			return out, nil
 		}
 		if len(batch) == 0 {
@@ -197,6 +203,8 @@ func roleString(r agencyv1.Role) string {
 		return auth.RoleSDR
 	case agencyv1.Role_ROLE_VIEWER:
 		return auth.RoleViewer
+	case agencyv1.Role_ROLE_PROVISIONER:
+		return auth.RoleProvisioner
 	}
 	return ""
 }
@@ -212,6 +220,8 @@ func RoleToProto(r string) agencyv1.Role {
 		return agencyv1.Role_ROLE_SDR
 	case auth.RoleViewer:
 		return agencyv1.Role_ROLE_VIEWER
+	case auth.RoleProvisioner:
+		return agencyv1.Role_ROLE_PROVISIONER
 	}
 	return agencyv1.Role_ROLE_UNSPECIFIED
 }

@@ -18,6 +18,7 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
 	"github.com/agencyplane/agencyplane/internal/store"
@@ -33,6 +34,7 @@ type Resolver struct {
 	store store.Workspaces // scoped to the caller
 	raw   store.Workspaces // unscoped: an admin workspace's key may act for a caller who cannot see it
 	vault Opener
+	pages *pagetoken.Codec
 
 	// budgets remembers, per workspace name, the rate budgets its last
 	// resolved credential spends: the fan-out engine knows workspaces by
@@ -44,9 +46,10 @@ type Resolver struct {
 
 // NewResolver returns a Resolver: scoped is the caller-scoped view used to
 // find target workspaces, raw the unscoped store used only to open an admin
-// workspace's credential for its sub workspaces.
-func NewResolver(scoped, raw store.Workspaces, v Opener) *Resolver {
-	return &Resolver{store: scoped, raw: raw, vault: v, budgets: map[string][]string{}}
+// workspace's credential for its sub workspaces and to apply the scope to
+// raw Instantly ids; pages signs the page tokens of NewPage.
+func NewResolver(scoped, raw store.Workspaces, v Opener, pages *pagetoken.Codec) *Resolver {
+	return &Resolver{store: scoped, raw: raw, vault: v, pages: pages, budgets: map[string][]string{}}
 }
 
 // BudgetsOf returns the rate budgets (Instantly workspace ids) the named
@@ -114,6 +117,19 @@ func (r *Resolver) Get(ctx context.Context, name string) (*store.Workspace, erro
 	return ws, err
 }
 
+// InstantlyWorkspace applies the caller's scope to a raw Instantly
+// workspace id (authz.InstantlyID, with the labels an unregistered one
+// would have): the registered workspace, nil for an unregistered one the
+// caller may name, or an error wrapping store.ErrNotFound that the caller
+// must answer exactly as it answers an id that names nothing.
+func (r *Resolver) InstantlyWorkspace(ctx context.Context, id string, unregistered map[string]string) (*store.Workspace, error) {
+	return authz.InstantlyID(ctx, r.raw, id, unregistered)
+}
+
+// InstantlyNotFound is the answer to an Instantly workspace id the caller
+// may not use, whether it names nothing or a workspace outside its scope.
+func InstantlyNotFound(id string) *apierr.Error { return apierr.NotFound("Instantly workspace", id) }
+
 // Credential opens the key that acts on ws.
 func (r *Resolver) Credential(ctx context.Context, ws *store.Workspace) (instantly.Credential, error) {
 	cred, err := r.credential(ctx, ws)
@@ -156,19 +172,20 @@ type Page struct {
 	Limit         int
 	StartingAfter string
 	hash          string
+	pages         *pagetoken.Codec
 }
 
 // NewPage validates page_token against the filters it was issued for
 // (everything that changes the result set goes into parts).
-func NewPage(pageSize int32, defaultSize int, pageToken string, parts ...string) (Page, error) {
-	p := Page{Limit: int(pageSize), hash: pagetoken.Hash(parts...)}
+func (r *Resolver) NewPage(pageSize int32, defaultSize int, pageToken string, parts ...string) (Page, error) {
+	p := Page{Limit: int(pageSize), hash: pagetoken.Hash(parts...), pages: r.pages}
 	if p.Limit == 0 {
 		p.Limit = defaultSize
 	}
 	if pageToken != "" {
-		tok, err := pagetoken.Decode(pageToken, p.hash)
+		tok, err := r.pages.Decode(pageToken, p.hash)
 		if err != nil {
-			return Page{}, apierr.Field("page_token", "is not a token from a previous call with these filters")
+			return Page{}, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 		p.StartingAfter = tok.After
 	}
@@ -181,7 +198,7 @@ func (p Page) Next(items int, cursor string) string {
 	if items < p.Limit || cursor == "" {
 		return ""
 	}
-	return pagetoken.Encode(pagetoken.Token{After: cursor, FilterHash: p.hash})
+	return p.pages.Encode(pagetoken.Token{After: cursor, FilterHash: p.hash})
 }
 
 // ChildName splits "workspaces/{w}/{collection}/{id}" into the workspace

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/agencyplane/agencyplane/internal/pagetoken"
 	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/store/memory"
@@ -31,7 +32,11 @@ func TestBudgetsOf(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := upstream.NewResolver(st, st, plainOpener{})
+	pages, err := pagetoken.NewCodec([]byte("a test master key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := upstream.NewResolver(st, st, plainOpener{}, pages)
 	if b := r.BudgetsOf("workspaces/acme"); b != nil {
 		t.Fatalf("before resolving: %v", b)
 	}

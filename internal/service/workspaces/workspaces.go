@@ -19,9 +19,11 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/authz"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/service/apikeys"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
 	"github.com/agencyplane/agencyplane/internal/service/masks"
 	"github.com/agencyplane/agencyplane/internal/service/upstream"
@@ -41,12 +43,15 @@ type Deps struct {
 	Vault    Sealer
 	Upstream *instantly.Client
 	Resolver *upstream.Resolver
-	// Raw is the unscoped registry, to tell "not registered" from
-	// "registered outside the caller's scope" during discovery.
+	// Raw is the unscoped registry, to tell "not registered" (or deleted)
+	// from "registered outside the caller's scope" during discovery and
+	// when naming admin workspaces.
 	Raw    store.Workspaces
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// PageTokens signs ListWorkspaces' page tokens.
+	PageTokens *pagetoken.Codec
 }
 
 // Service implements agencyv1.WorkspaceServiceServer.
@@ -120,6 +125,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorks
 		InstantlyWorkspaceID:   got.ID,
 		InstantlyWorkspaceName: got.Name,
 		CredentialFingerprint:  vault.Fingerprint(key),
+		CredentialKeyID:        s.storedKeyID(ctx, key, got.ID),
 		State:                  store.StateActive,
 		LastVerifyTime:         now,
 		CreateTime:             now,
@@ -129,6 +135,22 @@ func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorks
 		return nil, err
 	}
 	return s.create(ctx, rec)
+}
+
+// storedKeyID is the Instantly id of key (the credential being stored),
+// identified in the workspace's key list (apikeys.IdentifyStoredKey), so
+// AuditApiKeys marks it and RevokeApiKey refuses it; "" when the list
+// cannot be read (the key lacks api_keys:read) or no listed key can be
+// told to be it. It never fails the call.
+func (s *Service) storedKeyID(ctx context.Context, key, instantlyID string) string {
+	id, err := apikeys.IdentifyStoredKey(ctx, s.d.Upstream, instantly.Credential{APIKey: key, Budget: []string{instantlyID}})
+	switch {
+	case err != nil:
+		s.d.Logger.InfoContext(ctx, "cannot identify the stored credential among the workspace's API keys", "instantly_workspace_id", instantlyID, "error", err.Error())
+	case id == "":
+		s.d.Logger.InfoContext(ctx, "no single API key of the workspace matches the stored credential", "instantly_workspace_id", instantlyID)
+	}
+	return id
 }
 
 // create stores a new record, naming what collided.
@@ -147,11 +169,14 @@ func (s *Service) create(ctx context.Context, rec *store.Workspace) (*agencyv1.W
 	}
 	s.d.Logger.InfoContext(ctx, "workspace registered", "workspace", name, "instantly_workspace_id", rec.InstantlyWorkspaceID,
 		"credential_fingerprint", rec.CredentialFingerprint, "admin_workspace", rec.AdminWorkspace)
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // createSub registers a sub workspace acting through its admin workspace's
-// key, after checking that the key reaches it (x-as-workspace).
+// key, after checking that the key reaches it (x-as-workspace). The sub
+// workspace's Instantly id passes the caller's scope first: one registered
+// outside it answers as an id the admin workspace's key cannot reach
+// (subRefused), without asking Instantly.
 func (s *Service) createSub(ctx context.Context, id, adminName, subID, displayName string, lbls map[string]string) (*agencyv1.Workspace, error) {
 	admin, err := s.d.Resolver.Get(ctx, adminName)
 	if err != nil {
@@ -159,6 +184,14 @@ func (s *Service) createSub(ctx context.Context, id, adminName, subID, displayNa
 	}
 	if admin.AdminWorkspace != "" {
 		return nil, apierr.Field("workspace.admin_workspace", "%s is itself a sub workspace", adminName)
+	}
+	if err := authz.CheckLabels(ctx, lbls); err != nil {
+		return nil, err
+	}
+	if _, err := s.d.Resolver.InstantlyWorkspace(ctx, subID, lbls); errors.Is(err, store.ErrNotFound) {
+		return nil, subRefused()
+	} else if err != nil {
+		return nil, err
 	}
 	cred, err := s.d.Resolver.Credential(ctx, admin)
 	if err != nil {
@@ -194,7 +227,7 @@ func (s *Service) GetWorkspace(ctx context.Context, req *agencyv1.GetWorkspaceRe
 	if err != nil {
 		return nil, notFound(err, req.GetName())
 	}
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // ListWorkspaces implements agencyv1.WorkspaceServiceServer.
@@ -210,9 +243,9 @@ func (s *Service) ListWorkspaces(ctx context.Context, req *agencyv1.ListWorkspac
 	filterHash := pagetoken.Hash("workspaces", sel.String())
 	var after string
 	if req.GetPageToken() != "" {
-		tok, err := pagetoken.Decode(req.GetPageToken(), filterHash)
+		tok, err := s.d.PageTokens.Decode(req.GetPageToken(), filterHash)
 		if err != nil {
-			return nil, apierr.Field("page_token", "is not a token from a previous call with this filter")
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
 		after = tok.After
 	}
@@ -227,10 +260,15 @@ func (s *Service) ListWorkspaces(ctx context.Context, req *agencyv1.ListWorkspac
 	resp := &agencyv1.ListWorkspacesResponse{}
 	if len(recs) > size {
 		recs = recs[:size]
-		resp.NextPageToken = pagetoken.Encode(pagetoken.Token{After: recs[size-1].Name, FilterHash: filterHash})
+		resp.NextPageToken = s.d.PageTokens.Encode(pagetoken.Token{After: recs[size-1].Name, FilterHash: filterHash})
 	}
+	seen := map[string]bool{}
 	for _, r := range recs {
-		resp.Workspaces = append(resp.Workspaces, toProto(r))
+		w, err := s.view(ctx, r, seen)
+		if err != nil {
+			return nil, err
+		}
+		resp.Workspaces = append(resp.Workspaces, w)
 	}
 	return resp, nil
 }
@@ -280,7 +318,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, req *agencyv1.UpdateWorks
 	if err != nil {
 		return nil, notFound(err, in.GetName())
 	}
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // DeleteWorkspace implements agencyv1.WorkspaceServiceServer.
@@ -300,8 +338,14 @@ func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.R
 		return nil, err
 	}
 	if cur.AdminWorkspace != "" {
+		admin := "its admin workspace"
+		if visible, err := s.visible(ctx, cur.AdminWorkspace, nil); err != nil {
+			return nil, err
+		} else if visible {
+			admin = cur.AdminWorkspace
+		}
 		return nil, apierr.New(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INVALID_ARGUMENT,
-			fmt.Sprintf("%s acts through %s's key; rotate that workspace's credential", name, cur.AdminWorkspace))
+			fmt.Sprintf("%s acts through %s's key; rotate that workspace's credential", name, admin))
 	}
 	got, err := s.checkKey(ctx, instantly.Credential{APIKey: req.GetApiKey()}, "api_key")
 	if err != nil {
@@ -316,11 +360,12 @@ func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.R
 	if err != nil {
 		return nil, err
 	}
+	keyID := s.storedKeyID(ctx, req.GetApiKey(), got.ID)
 	now := s.d.Now().UTC()
 	rec, err := s.d.Store.Update(ctx, name, func(w *store.Workspace) error {
 		w.SealedCredential = sealed
 		w.CredentialFingerprint = vault.Fingerprint(req.GetApiKey())
-		w.CredentialKeyID = "" // a key handed to us: its Instantly id is unknown
+		w.CredentialKeyID = keyID // "" when Instantly's key list cannot tell
 		w.InstantlyWorkspaceName = got.Name
 		w.State, w.StateMessage = store.StateActive, ""
 		w.LastVerifyTime, w.UpdateTime = now, now
@@ -330,7 +375,7 @@ func (s *Service) RotateWorkspaceCredential(ctx context.Context, req *agencyv1.R
 		return nil, notFound(err, name)
 	}
 	s.d.Logger.InfoContext(ctx, "workspace credential rotated", "workspace", name, "credential_fingerprint", rec.CredentialFingerprint)
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // VerifyWorkspace implements agencyv1.WorkspaceServiceServer. It also
@@ -346,6 +391,12 @@ func (s *Service) VerifyWorkspace(ctx context.Context, req *agencyv1.VerifyWorks
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	// A credential registered before its key id was recorded is
+	// identified now.
+	var keyID string
+	if state == store.StateActive && cur.AdminWorkspace == "" && cur.CredentialKeyID == "" {
+		keyID = s.storedKeyID(ctx, t.Cred.APIKey, cur.InstantlyWorkspaceID)
+	}
 	var resealed string
 	if cur.AdminWorkspace == "" && s.d.Vault.NeedsReseal([]byte(cur.SealedCredential)) {
 		if resealed, err = s.seal(t.Cred.APIKey, name); err != nil {
@@ -360,6 +411,9 @@ func (s *Service) VerifyWorkspace(ctx context.Context, req *agencyv1.VerifyWorks
 		}
 		// A rotation may have raced this verification; only re-seal the
 		// credential that was verified.
+		if keyID != "" && w.SealedCredential == cur.SealedCredential {
+			w.CredentialKeyID = keyID
+		}
 		if resealed != "" && w.SealedCredential == cur.SealedCredential {
 			w.SealedCredential = resealed
 		}
@@ -370,7 +424,7 @@ func (s *Service) VerifyWorkspace(ctx context.Context, req *agencyv1.VerifyWorks
 		return nil, notFound(err, name)
 	}
 	s.d.Logger.InfoContext(ctx, "workspace verified", "workspace", name, "state", string(state))
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // TransferOwnership implements agencyv1.WorkspaceServiceServer.
@@ -383,7 +437,7 @@ func (s *Service) TransferOwnership(ctx context.Context, req *agencyv1.TransferO
 		return nil, err
 	}
 	s.d.Logger.InfoContext(ctx, "workspace ownership transferred", "workspace", req.GetName())
-	return toProto(t.Workspace), nil
+	return s.view(ctx, t.Workspace, nil)
 }
 
 // RenameInstantlyWorkspace implements agencyv1.WorkspaceServiceServer.
@@ -405,7 +459,7 @@ func (s *Service) RenameInstantlyWorkspace(ctx context.Context, req *agencyv1.Re
 	if err != nil {
 		return nil, notFound(err, req.GetName())
 	}
-	return toProto(rec), nil
+	return s.view(ctx, rec, nil)
 }
 
 // DiscoverSubWorkspaces implements agencyv1.WorkspaceServiceServer.
@@ -485,17 +539,69 @@ func (s *Service) checkKey(ctx context.Context, cred instantly.Credential, field
 		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "Instantly refused this key (401): " + upstreamErr.Message})
 		e.Reason = agencyv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID
 		return nil, e.WithMetadata("upstream_status", "401")
+	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusForbidden && cred.AsWorkspace != "":
+		return nil, subRefused()
 	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusForbidden:
-		desc := "this key lacks the workspaces:read scope that registration needs"
-		if cred.AsWorkspace != "" {
-			desc = "the admin workspace's key may not act on this workspace (not an accepted sub workspace, or no workspaces:read scope)"
-		}
-		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: desc})
+		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "this key lacks the workspaces:read scope that registration needs"})
 		e.Reason = agencyv1.ErrorReason_ERROR_REASON_SCOPE_DENIED
 		return nil, e.WithMetadata("upstream_status", "403")
 	default:
 		return nil, err
 	}
+}
+
+// subRefused is the answer to a sub_workspace_id that cannot be registered
+// through the admin workspace: Instantly refused the admin workspace's key
+// on it, or it is registered outside the caller's scope. One answer for
+// both (no upstream_status), so it never tells them apart.
+func subRefused() error {
+	e := apierr.InvalidArgument(apierr.Violation{Field: "sub_workspace_id",
+		Description: "cannot be registered through this admin workspace: not an accepted sub workspace its key may act on (or the key lacks workspaces:read)"})
+	e.Reason = agencyv1.ErrorReason_ERROR_REASON_SCOPE_DENIED
+	return e
+}
+
+// view renders rec for the caller. A workspace outside the caller's scope
+// is never named, not even as another's admin workspace: admin_workspace
+// is then empty. seen, when not nil, remembers answers within one call.
+func (s *Service) view(ctx context.Context, rec *store.Workspace, seen map[string]bool) (*agencyv1.Workspace, error) {
+	out := toProto(rec)
+	if rec.AdminWorkspace == "" {
+		return out, nil
+	}
+	visible, err := s.visible(ctx, rec.AdminWorkspace, seen)
+	if err != nil {
+		return nil, err
+	}
+	if !visible {
+		out.AdminWorkspace = ""
+	}
+	return out, nil
+}
+
+// visible reports whether the caller may be told the workspace name:
+// false only when it is registered outside the caller's scope (a deleted
+// one names nothing, and calls through it fail naming it anyway).
+func (s *Service) visible(ctx context.Context, name string, seen map[string]bool) (bool, error) {
+	if v, ok := seen[name]; ok {
+		return v, nil
+	}
+	v := true
+	switch _, err := s.d.Store.Get(ctx, name); {
+	case errors.Is(err, store.ErrNotFound):
+		// Out of scope, or deleted: only a registered one is hidden.
+		_, rerr := s.d.Raw.Get(ctx, name)
+		if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+			return false, rerr
+		}
+		v = rerr != nil
+	case err != nil:
+		return false, err
+	}
+	if seen != nil {
+		seen[name] = v
+	}
+	return v, nil
 }
 
 func (s *Service) seal(key, name string) (string, error) {

@@ -24,3 +24,17 @@ func TestAuditRetention(t *testing.T) {
 		t.Fatalf("after retention: %v %v", got, err)
 	}
 }
+
+func TestAuditMaxEvents(t *testing.T) {
+	s := NewWithOptions(Options{AuditMaxEvents: 3})
+	ctx := context.Background()
+	for _, m := range []string{"/1", "/2", "/3", "/4", "/5"} {
+		if err := s.Audit().Append(ctx, &store.AuditEvent{Time: time.Now(), Method: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Audit().List(ctx, store.AuditQuery{Limit: 10})
+	if err != nil || len(got) != 3 || got[0].Method != "/5" || got[2].Method != "/3" {
+		t.Fatalf("after the size bound: %v %v", got, err)
+	}
+}

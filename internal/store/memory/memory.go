@@ -24,6 +24,9 @@ type Store struct {
 type Options struct {
 	// AuditRetention drops audit events older than this; default 90 days.
 	AuditRetention time.Duration
+	// AuditMaxEvents keeps at most this many audit events, the newest; 0
+	// bounds them by age only.
+	AuditMaxEvents int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -41,7 +44,7 @@ func NewWithOptions(opts Options) *Store {
 	}
 	return &Store{ws: &workspaces{byName: map[string]*store.Workspace{}, byInstantly: map[string]string{}},
 		tokens: &tokens{byID: map[string]*store.Token{}, byHash: map[string]string{}},
-		audit:  &audit{retention: opts.AuditRetention, now: opts.Now}}
+		audit:  &audit{retention: opts.AuditRetention, maxEvents: opts.AuditMaxEvents, now: opts.Now}}
 }
 
 // Workspaces implements store.Store.

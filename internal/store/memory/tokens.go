@@ -116,6 +116,7 @@ func (m *tokens) Update(ctx context.Context, id string, fn func(*store.Token) er
 type audit struct {
 	mu        sync.Mutex
 	retention time.Duration
+	maxEvents int // 0: no size bound
 	now       func() time.Time
 	events    []*store.AuditEvent // oldest first
 	lastMS    int64
@@ -153,6 +154,11 @@ func (a *audit) Append(ctx context.Context, e *store.AuditEvent) error {
 	for i < len(a.events) && a.events[i].Time.Before(cut) {
 		i++
 	}
+	if a.maxEvents > 0 && len(a.events)-i > a.maxEvents {
+		i = len(a.events) - a.maxEvents
+	}
+	// Reslicing leaves the dropped head in the backing array only until
+	// append outgrows it and copies the live part.
 	a.events = a.events[i:]
 	return nil
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // The audit trail is one Redis Stream, <prefix>audit: append-only, ids
-// increasing with time, trimmed by age with XADD MINID.
+// increasing with time, trimmed by age with XADD MINID and, with
+// AuditMaxEvents, by size with XTRIM MAXLEN ~ in the same round trip.
 type audit struct{ s *Store }
 
 func (a audit) key() string { return a.s.opts.Prefix + "audit" }
@@ -25,10 +26,27 @@ func (a audit) Append(ctx context.Context, e *store.AuditEvent) error {
 	opCtx, cancel := a.s.opCtx(ctx)
 	defer cancel()
 	minID := strconv.FormatInt(a.s.opts.Now().Add(-a.s.opts.AuditRetention).UnixMilli(), 10)
-	id, err := a.s.rdb.XAdd(opCtx, &redis.XAddArgs{Stream: a.key(), MinID: minID, Values: []any{"e", data}}).Result()
+	add := &redis.XAddArgs{Stream: a.key(), MinID: minID, Values: []any{"e", data}}
+	if a.s.opts.AuditMaxEvents <= 0 {
+		id, err := a.s.rdb.XAdd(opCtx, add).Result()
+		if err != nil {
+			return a.s.wrap(opCtx, "append audit event", err)
+		}
+		e.ID = id
+		return nil
+	}
+	// XADD takes one trimming strategy, so the size bound is a second
+	// command in the same round trip. Approximate (~): Redis drops whole
+	// stream nodes, which is cheap; an exact MAXLEN would split them.
+	pipe := a.s.rdb.Pipeline()
+	added := pipe.XAdd(opCtx, add)
+	pipe.XTrimMaxLenApprox(opCtx, a.key(), a.s.opts.AuditMaxEvents, 0)
+	_, _ = pipe.Exec(opCtx)
+	id, err := added.Result()
 	if err != nil {
 		return a.s.wrap(opCtx, "append audit event", err)
 	}
+	// A failed trim is redone by the next append: the event is stored.
 	e.ID = id
 	return nil
 }

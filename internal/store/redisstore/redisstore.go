@@ -32,6 +32,9 @@ type Options struct {
 	// AuditRetention trims audit events older than this (XADD MINID).
 	// Defaults to 90 days.
 	AuditRetention time.Duration
+	// AuditMaxEvents also bounds the audit stream by size (XTRIM MAXLEN ~,
+	// so a little more may stay); 0 bounds it by age only.
+	AuditMaxEvents int64
 	// Now is the clock used for audit timestamps' retention; default time.Now.
 	Now func() time.Time
 }
