@@ -66,8 +66,7 @@ type App struct {
 	// DesiredState serves access as code and runs its reconciler.
 	DesiredState *dsservice.Service
 	// SCIM serves /scim/v2 and reconciles its provisioning.
-	SCIM   *scim.Handler
-	logger *slog.Logger
+	SCIM *scim.Handler
 }
 
 // NewLogger builds the JSON (or text) slog logger the configuration asks for.
@@ -129,7 +128,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs, Failures: newFailureCounter(cfg, rdb), TrustedProxies: trusted, JWT: jwts})
+	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs, Failures: newFailureCounter(cfg, rdb), TrustedProxies: trusted, JWT: jwts, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +176,15 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	bulkSvc := bulk.New(scoped, resolver, client, engine, locker, bulk.Options{DefaultTimeout: cfg.FanoutTimeout})
 	bulkSvc.EnableOperations(bulk.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
 	opsSvc := opservice.New(manager, 0, pages)
+	scimHandler, err := newSCIM(cfg, rdb, authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
+	if err != nil {
+		return nil, err
+	}
 	dsStore, dsLeader := newDesiredStateStore(cfg, rdb)
 	dsSvc, err := dsservice.New(dsservice.Deps{Scoped: scoped, Raw: st.Workspaces(), Resolver: resolver, RawResolver: rawResolver,
-		Client: client, Engine: engine, Locker: locker, Manager: manager, Store: dsStore, Leader: dsLeader, Pages: pages, Registry: registry},
+		Client: client, Engine: engine, Locker: locker, Manager: manager, Store: dsStore, Leader: dsLeader, Pages: pages, Registry: registry,
+		// Members the SCIM mapping gave count as declared.
+		Provisioned: scimHandler.Provisioned},
 		dsservice.Options{PlanTTL: cfg.PlanTTL, Retention: cfg.OperationRetention, MaxWorkspaces: int(cfg.MaxOperationItems),
 			ReconcileInterval: cfg.ReconcileInterval, Now: cfg.Now, Logger: logger})
 	if err != nil {
@@ -187,10 +192,6 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	}
 	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, PageTokens: pages, Logger: logger})
 	idem, err := newIdempotencyStore(cfg, rdb)
-	if err != nil {
-		return nil, err
-	}
-	scimHandler, err := newSCIM(cfg, rdb, authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +232,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	return &App{Server: srv, Store: st, Operations: manager, DesiredState: dsSvc, SCIM: scimHandler, logger: logger}, nil
+	return &App{Server: srv, Store: st, Operations: manager, DesiredState: dsSvc, SCIM: scimHandler}, nil
 }
 
 // Run serves and works on operations until ctx ends; then it stops taking

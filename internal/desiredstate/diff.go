@@ -24,6 +24,10 @@ type Want struct {
 	Tags []WantTag
 	// Unmanaged patterns: members matching them are never touched.
 	Unmanaged []Pattern
+	// Provisioned are the members (lower-cased emails) the identity
+	// provider's mapping gave this workspace: they count as declared, so an
+	// undeclared one is kept rather than removed.
+	Provisioned map[string]bool
 }
 
 // Grant is a declared person's role in one workspace and the line of the
@@ -164,6 +168,8 @@ const (
 	KeptUnmanaged KeptReason = "unmanaged"
 	KeptLastAdmin KeptReason = "last_admin"
 	KeptPending   KeptReason = "pending_invitation"
+	// KeptProvisioned: given by the identity provider (SCIM), which owns it.
+	KeptProvisioned KeptReason = "identity_provider"
 )
 
 // Kept is a member left alone.
@@ -268,6 +274,9 @@ func diffMembers(w Want, observed []instantly.WorkspaceMember) Diff {
 			}
 		case declared:
 			roles = append(roles, Change{Kind: Role, Email: email, MemberID: m.ID, Role: grant.Role, CurrentRole: m.Role, Pending: !m.Accepted, Line: grant.Line})
+		case w.Provisioned[email]:
+			d.Kept = append(d.Kept, Kept{Email: email, Role: m.Role, Reason: KeptProvisioned,
+				Detail: "given by the identity provider's mapping: counts as declared"})
 		default:
 			removals = append(removals, Change{Kind: Remove, Email: email, MemberID: m.ID, CurrentRole: m.Role, Pending: !m.Accepted})
 		}

@@ -77,6 +77,18 @@ func TestCompute(t *testing.T) {
 			diff: []string{"+ ana@a.io editor", "+ bo@a.io view", "= owner@c.io owner"},
 		},
 		{
+			name: "a member the identity provider gave counts as declared; others are removed",
+			want: Want{Members: true, People: people("ana@a.io editor"), Provisioned: map[string]bool{"idp@a.io": true}},
+			obs:  Observed{MembersRead: true, Members: members(owner, "ana@a.io editor", "idp@a.io view", "hand@a.io view")},
+			diff: []string{"- hand@a.io", "= idp@a.io identity_provider", "= owner@c.io owner"},
+		},
+		{
+			name: "the file's role wins over the identity provider's for a declared person",
+			want: Want{Members: true, People: people("idp@a.io admin"), Provisioned: map[string]bool{"idp@a.io": true}},
+			obs:  Observed{MembersRead: true, Members: members(owner, "idp@a.io view")},
+			diff: []string{"~ idp@a.io view->admin", "= owner@c.io owner"},
+		},
+		{
 			name: "converged: nothing to do",
 			want: Want{Members: true, People: people("ana@a.io editor")},
 			obs:  Observed{MembersRead: true, Members: members(owner, "ana@a.io editor")},

@@ -168,6 +168,9 @@ const (
 	// A declared person's pending invitation, with the declared role, counts
 	// as present: not invited again.
 	KeptReason_KEPT_REASON_PENDING_INVITATION KeptReason = 4
+	// Not declared in the file, but given by the identity provider (the
+	// SCIM mapping): it counts as declared, so it is not removed.
+	KeptReason_KEPT_REASON_IDENTITY_PROVIDER KeptReason = 5
 )
 
 // Enum value maps for KeptReason.
@@ -178,6 +181,7 @@ var (
 		2: "KEPT_REASON_UNMANAGED",
 		3: "KEPT_REASON_LAST_ADMIN",
 		4: "KEPT_REASON_PENDING_INVITATION",
+		5: "KEPT_REASON_IDENTITY_PROVIDER",
 	}
 	KeptReason_value = map[string]int32{
 		"KEPT_REASON_UNSPECIFIED":        0,
@@ -185,6 +189,7 @@ var (
 		"KEPT_REASON_UNMANAGED":          2,
 		"KEPT_REASON_LAST_ADMIN":         3,
 		"KEPT_REASON_PENDING_INVITATION": 4,
+		"KEPT_REASON_IDENTITY_PROVIDER":  5,
 	}
 )
 
@@ -1695,14 +1700,15 @@ const file_agency_v1_desired_state_proto_rawDesc = "" +
 	"\x14CHANGE_STATE_APPLIED\x10\x02\x12\x1d\n" +
 	"\x19CHANGE_STATE_ALREADY_DONE\x10\x03\x12\x17\n" +
 	"\x13CHANGE_STATE_FAILED\x10\x04\x12\x1e\n" +
-	"\x1aCHANGE_STATE_NOT_ATTEMPTED\x10\x05*\x9b\x01\n" +
+	"\x1aCHANGE_STATE_NOT_ATTEMPTED\x10\x05*\xbe\x01\n" +
 	"\n" +
 	"KeptReason\x12\x1b\n" +
 	"\x17KEPT_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11KEPT_REASON_OWNER\x10\x01\x12\x19\n" +
 	"\x15KEPT_REASON_UNMANAGED\x10\x02\x12\x1a\n" +
 	"\x16KEPT_REASON_LAST_ADMIN\x10\x03\x12\"\n" +
-	"\x1eKEPT_REASON_PENDING_INVITATION\x10\x04*N\n" +
+	"\x1eKEPT_REASON_PENDING_INVITATION\x10\x04\x12!\n" +
+	"\x1dKEPT_REASON_IDENTITY_PROVIDER\x10\x05*N\n" +
 	"\bPlanView\x12\x19\n" +
 	"\x15PLAN_VIEW_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPLAN_VIEW_BASIC\x10\x01\x12\x12\n" +

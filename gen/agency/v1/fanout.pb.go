@@ -39,7 +39,9 @@ const (
 	FanoutOutcome_FANOUT_OUTCOME_DELETED FanoutOutcome = 3
 	// Already in the wanted state; nothing written.
 	FanoutOutcome_FANOUT_OUTCOME_ALREADY_DONE FanoutOutcome = 4
-	// Nothing to do here (absent, or dry run).
+	// Nothing to do here (e.g. the member or tag is absent). A dry run does
+	// not make an outcome SKIPPED: it reports what would happen, with the
+	// result's dry_run set.
 	FanoutOutcome_FANOUT_OUTCOME_SKIPPED FanoutOutcome = 5
 	// A read succeeded.
 	FanoutOutcome_FANOUT_OUTCOME_READ FanoutOutcome = 6
@@ -345,6 +347,9 @@ type WorkspaceResult struct {
 	// because an interrupted earlier attempt's key (whose secret nobody
 	// received) was revoked.
 	Note string `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
+	// True on every result of a dry run: this outcome is what would happen;
+	// nothing was written.
+	DryRun bool `protobuf:"varint,7,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// What the workspace returned, by call.
 	//
 	// Types that are valid to be assigned to Payload:
@@ -431,6 +436,13 @@ func (x *WorkspaceResult) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *WorkspaceResult) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 func (x *WorkspaceResult) GetPayload() isWorkspaceResult_Payload {
@@ -870,7 +882,8 @@ type InviteMemberEverywhereRequest struct {
 	Role MemberRole `protobuf:"varint,3,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
 	// Optional fine-grained permissions.
 	Permissions []string `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -972,7 +985,8 @@ type UpdateMemberRoleEverywhereRequest struct {
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
 	// ADMIN, EDITOR or VIEW.
 	Role MemberRole `protobuf:"varint,3,opt,name=role,proto3,enum=agency.v1.MemberRole" json:"role,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -1065,7 +1079,8 @@ type RemoveMemberEverywhereRequest struct {
 	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
 	// The member.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -1151,7 +1166,8 @@ type InviteSubWorkspacesToGroupRequest struct {
 	AdminWorkspace string `protobuf:"bytes,1,opt,name=admin_workspace,json=adminWorkspace,proto3" json:"admin_workspace,omitempty"`
 	// The workspaces to invite.
 	Selector *WorkspaceSelector `protobuf:"bytes,2,opt,name=selector,proto3" json:"selector,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -1239,7 +1255,8 @@ type EnsureTagEverywhereRequest struct {
 	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
 	// Description for newly created tags.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -1332,7 +1349,8 @@ type DeleteTagEverywhereRequest struct {
 	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
 	// The label (compared after trimming, case-insensitively).
 	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the first answer and does nothing again; the same id with a different
@@ -1749,7 +1767,8 @@ type OnboardMembersRequest struct {
 	Selector *WorkspaceSelector `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
 	// The people, 1 to 1,000, each email once.
 	People []*Person `protobuf:"bytes,2,rep,name=people,proto3" json:"people,omitempty"`
-	// Report what would happen without writing.
+	// Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	// Makes a retry safe (AIP-155): a UUID; a repeat with the same id returns
 	// the same operation and starts nothing; the same id with a different
@@ -1835,14 +1854,15 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x0fover_privileged\x18\x02 \x01(\x05R\x0eoverPrivileged\"9\n" +
 	"\n" +
 	"MemberList\x12+\n" +
-	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\xf5\x04\n" +
+	"\amembers\x18\x01 \x03(\v2\x11.agency.v1.MemberR\amembers\"\x8e\x05\n" +
 	"\x0fWorkspaceResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x122\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x18.agency.v1.FanoutOutcomeR\aoutcome\x12*\n" +
 	"\x06status\x18\x03 \x01(\v2\x12.google.rpc.StatusR\x06status\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x12\n" +
-	"\x04note\x18\x06 \x01(\tR\x04note\x12+\n" +
+	"\x04note\x18\x06 \x01(\tR\x04note\x12\x17\n" +
+	"\adry_run\x18\a \x01(\bR\x06dryRun\x12+\n" +
 	"\x06member\x18\n" +
 	" \x01(\v2\x11.agency.v1.MemberH\x00R\x06member\x12\"\n" +
 	"\x03tag\x18\v \x01(\v2\x0e.agency.v1.TagH\x00R\x03tag\x12B\n" +

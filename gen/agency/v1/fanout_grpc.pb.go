@@ -41,7 +41,12 @@ const (
 // each workspace's rate budget allows, with one result per workspace. One
 // failing workspace never fails the call; the summary counts the outcomes.
 // Writes read first, so retrying a call is safe (ALREADY_DONE), and accept
-// dry_run to show what would happen.
+// dry_run to show what would happen (every result then has dry_run set: its
+// outcome, e.g. CREATED, is what would happen; nothing was written).
+// CreateApiKeyEverywhere is the exception: its unary form creates a key in
+// every workspace without reading first, so a retry creates another key
+// (unless it repeats the first call's request_id), and it has no dry run;
+// its long_running form creates each workspace's key once.
 type FanoutServiceClient interface {
 	// Invites one person into every selected workspace. An existing member
 	// with the same role, or a pending invitation, is ALREADY_DONE.
@@ -62,7 +67,11 @@ type FanoutServiceClient interface {
 	// Deletes the tag with this label everywhere (SKIPPED where absent).
 	DeleteTagEverywhere(ctx context.Context, in *DeleteTagEverywhereRequest, opts ...grpc.CallOption) (*FanoutResponse, error)
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	CreateApiKeyEverywhere(ctx context.Context, in *CreateApiKeyEverywhereRequest, opts ...grpc.CallOption) (*FanoutResponse, error)
 	// Lists every API key of every selected workspace, flagging
 	// over-privileged ones (all:all, all:update).
@@ -206,7 +215,12 @@ func (c *fanoutServiceClient) OnboardMembers(ctx context.Context, in *OnboardMem
 // each workspace's rate budget allows, with one result per workspace. One
 // failing workspace never fails the call; the summary counts the outcomes.
 // Writes read first, so retrying a call is safe (ALREADY_DONE), and accept
-// dry_run to show what would happen.
+// dry_run to show what would happen (every result then has dry_run set: its
+// outcome, e.g. CREATED, is what would happen; nothing was written).
+// CreateApiKeyEverywhere is the exception: its unary form creates a key in
+// every workspace without reading first, so a retry creates another key
+// (unless it repeats the first call's request_id), and it has no dry run;
+// its long_running form creates each workspace's key once.
 type FanoutServiceServer interface {
 	// Invites one person into every selected workspace. An existing member
 	// with the same role, or a pending invitation, is ALREADY_DONE.
@@ -227,7 +241,11 @@ type FanoutServiceServer interface {
 	// Deletes the tag with this label everywhere (SKIPPED where absent).
 	DeleteTagEverywhere(context.Context, *DeleteTagEverywhereRequest) (*FanoutResponse, error)
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	CreateApiKeyEverywhere(context.Context, *CreateApiKeyEverywhereRequest) (*FanoutResponse, error)
 	// Lists every API key of every selected workspace, flagging
 	// over-privileged ones (all:all, all:update).

@@ -172,6 +172,7 @@ func (e AgencyV1ItemState) Valid() bool {
 
 // Defines values for AgencyV1KeptReason.
 const (
+	KEPTREASONIDENTITYPROVIDER  AgencyV1KeptReason = "KEPT_REASON_IDENTITY_PROVIDER"
 	KEPTREASONLASTADMIN         AgencyV1KeptReason = "KEPT_REASON_LAST_ADMIN"
 	KEPTREASONOWNER             AgencyV1KeptReason = "KEPT_REASON_OWNER"
 	KEPTREASONPENDINGINVITATION AgencyV1KeptReason = "KEPT_REASON_PENDING_INVITATION"
@@ -181,6 +182,8 @@ const (
 // Valid indicates whether the value is a known member of the AgencyV1KeptReason enum.
 func (e AgencyV1KeptReason) Valid() bool {
 	switch e {
+	case KEPTREASONIDENTITYPROVIDER:
+		return true
 	case KEPTREASONLASTADMIN:
 		return true
 	case KEPTREASONOWNER:
@@ -679,7 +682,8 @@ type AgencyV1CreatedApiKey struct {
 
 // AgencyV1DeleteTagEverywhereRequest Request for FanoutService.DeleteTagEverywhere.
 type AgencyV1DeleteTagEverywhereRequest struct {
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// Label The label (compared after trimming, case-insensitively).
@@ -816,7 +820,8 @@ type AgencyV1EnsureTagEverywhereRequest struct {
 	// Description Description for newly created tags.
 	Description *string `json:"description,omitempty"`
 
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// Label The label (compared after trimming, case-insensitively).
@@ -843,7 +848,10 @@ type AgencyV1EnsureTagEverywhereRequest struct {
 //   - FANOUT_OUTCOME_UPDATED: Changed something.
 //   - FANOUT_OUTCOME_DELETED: Removed something.
 //   - FANOUT_OUTCOME_ALREADY_DONE: Already in the wanted state; nothing written.
-//   - FANOUT_OUTCOME_SKIPPED: Nothing to do here (absent, or dry run).
+//   - FANOUT_OUTCOME_SKIPPED: Nothing to do here (e.g. the member or tag is absent). A dry run does
+//
+// not make an outcome SKIPPED: it reports what would happen, with the
+// result's dry_run set.
 //   - FANOUT_OUTCOME_READ: A read succeeded.
 //   - FANOUT_OUTCOME_FAILED: Failed; status says why.
 //   - FANOUT_OUTCOME_NOT_ATTEMPTED: Never started before the deadline.
@@ -965,7 +973,8 @@ type AgencyV1GroupMemberServiceInviteGroupMemberBody struct {
 
 // AgencyV1InviteMemberEverywhereRequest Request for FanoutService.InviteMemberEverywhere.
 type AgencyV1InviteMemberEverywhereRequest struct {
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// Email The invitee.
@@ -1003,7 +1012,8 @@ type AgencyV1InviteSubWorkspacesToGroupRequest struct {
 	// AdminWorkspace The admin workspace, "workspaces/{workspace}".
 	AdminWorkspace string `json:"adminWorkspace"`
 
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// LongRunning Run as a long-running operation: the response carries only `operation`
@@ -1045,6 +1055,8 @@ type AgencyV1KeptMember struct {
 	// admin.
 	//  - KEPT_REASON_PENDING_INVITATION: A declared person's pending invitation, with the declared role, counts
 	// as present: not invited again.
+	//  - KEPT_REASON_IDENTITY_PROVIDER: Not declared in the file, but given by the identity provider (the
+	// SCIM mapping): it counts as declared, so it is not removed.
 	Reason *AgencyV1KeptReason `json:"reason,omitempty"`
 
 	// Role A member's role in an Instantly workspace.
@@ -1069,6 +1081,9 @@ type AgencyV1KeptMember struct {
 //   - KEPT_REASON_PENDING_INVITATION: A declared person's pending invitation, with the declared role, counts
 //
 // as present: not invited again.
+//   - KEPT_REASON_IDENTITY_PROVIDER: Not declared in the file, but given by the identity provider (the
+//
+// SCIM mapping): it counts as declared, so it is not removed.
 type AgencyV1KeptReason string
 
 // AgencyV1ListAccessRequest Request for FanoutService.ListAccess.
@@ -1329,7 +1344,8 @@ type AgencyV1MemberServiceUpdateMemberRoleBody struct {
 
 // AgencyV1OnboardMembersRequest Request for FanoutService.OnboardMembers.
 type AgencyV1OnboardMembersRequest struct {
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// People The people, 1 to 1,000, each email once.
@@ -1475,7 +1491,8 @@ type AgencyV1RemovalLimits struct {
 
 // AgencyV1RemoveMemberEverywhereRequest Request for FanoutService.RemoveMemberEverywhere.
 type AgencyV1RemoveMemberEverywhereRequest struct {
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// Email The member.
@@ -1641,7 +1658,8 @@ type AgencyV1TokenServiceRevokeTokenBody struct {
 
 // AgencyV1UpdateMemberRoleEverywhereRequest Request for FanoutService.UpdateMemberRoleEverywhere.
 type AgencyV1UpdateMemberRoleEverywhereRequest struct {
-	// DryRun Report what would happen without writing.
+	// DryRun Report what would happen without writing: each result's outcome is
+	// what would happen, with its dry_run set.
 	DryRun *bool `json:"dryRun,omitempty"`
 
 	// Email The member.
@@ -1804,6 +1822,10 @@ type AgencyV1WorkspaceResult struct {
 	// DesiredState One workspace of a plan.
 	DesiredState *AgencyV1WorkspacePlan `json:"desiredState,omitempty"`
 
+	// DryRun True on every result of a dry run: this outcome is what would happen;
+	// nothing was written.
+	DryRun *bool `json:"dryRun,omitempty"`
+
 	// Duration Time spent on this workspace (including waiting for its budget).
 	Duration *string `json:"duration,omitempty"`
 
@@ -1831,7 +1853,9 @@ type AgencyV1WorkspaceResult struct {
 	//  - FANOUT_OUTCOME_UPDATED: Changed something.
 	//  - FANOUT_OUTCOME_DELETED: Removed something.
 	//  - FANOUT_OUTCOME_ALREADY_DONE: Already in the wanted state; nothing written.
-	//  - FANOUT_OUTCOME_SKIPPED: Nothing to do here (absent, or dry run).
+	//  - FANOUT_OUTCOME_SKIPPED: Nothing to do here (e.g. the member or tag is absent). A dry run does
+	// not make an outcome SKIPPED: it reports what would happen, with the
+	// result's dry_run set.
 	//  - FANOUT_OUTCOME_READ: A read succeeded.
 	//  - FANOUT_OUTCOME_FAILED: Failed; status says why.
 	//  - FANOUT_OUTCOME_NOT_ATTEMPTED: Never started before the deadline.
@@ -2901,7 +2925,11 @@ type ClientInterface interface {
 	// FanoutServiceCreateApiKeyEverywhereWithBody Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 	//
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2911,7 +2939,11 @@ type ClientInterface interface {
 	// FanoutServiceCreateApiKeyEverywhere Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 	//
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3808,7 +3840,11 @@ func (c *Client) FanoutServiceAuditApiKeys(ctx context.Context, body FanoutServi
 // FanoutServiceCreateApiKeyEverywhereWithBody Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 //
 // Creates a preset API key in every selected workspace; each secret is in
-// its workspace's result, shown once.
+// its workspace's result, shown once. The unary form does not read first:
+// every call creates a new key everywhere (a retry is safe only with the
+// same request_id). The long_running form creates each workspace's key
+// exactly once: a key of that name that existed before the operation is
+// ALREADY_DONE.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3828,7 +3864,11 @@ func (c *Client) FanoutServiceCreateApiKeyEverywhereWithBody(ctx context.Context
 // FanoutServiceCreateApiKeyEverywhere Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 //
 // Creates a preset API key in every selected workspace; each secret is in
-// its workspace's result, shown once.
+// its workspace's result, shown once. The unary form does not read first:
+// every call creates a new key everywhere (a retry is safe only with the
+// same request_id). The long_running form creates each workspace's key
+// exactly once: a key of that name that existed before the operation is
+// ALREADY_DONE.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -9354,7 +9394,11 @@ type ClientWithResponsesInterface interface {
 	// FanoutServiceCreateApiKeyEverywhereWithBodyWithResponse Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 	//
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9364,7 +9408,11 @@ type ClientWithResponsesInterface interface {
 	// FanoutServiceCreateApiKeyEverywhereWithResponse Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 	//
 	// Creates a preset API key in every selected workspace; each secret is in
-	// its workspace's result, shown once.
+	// its workspace's result, shown once. The unary form does not read first:
+	// every call creates a new key everywhere (a retry is safe only with the
+	// same request_id). The long_running form creates each workspace's key
+	// exactly once: a key of that name that existed before the operation is
+	// ALREADY_DONE.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16590,7 +16638,11 @@ func (c *ClientWithResponses) FanoutServiceAuditApiKeysWithResponse(ctx context.
 // FanoutServiceCreateApiKeyEverywhereWithBodyWithResponse Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 //
 // Creates a preset API key in every selected workspace; each secret is in
-// its workspace's result, shown once.
+// its workspace's result, shown once. The unary form does not read first:
+// every call creates a new key everywhere (a retry is safe only with the
+// same request_id). The long_running form creates each workspace's key
+// exactly once: a key of that name that existed before the operation is
+// ALREADY_DONE.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16606,7 +16658,11 @@ func (c *ClientWithResponses) FanoutServiceCreateApiKeyEverywhereWithBodyWithRes
 // FanoutServiceCreateApiKeyEverywhereWithResponse Creates a preset API key in every selected workspace; each secret is in its workspace's result, shown once.
 //
 // Creates a preset API key in every selected workspace; each secret is in
-// its workspace's result, shown once.
+// its workspace's result, shown once. The unary form does not read first:
+// every call creates a new key everywhere (a retry is safe only with the
+// same request_id). The long_running form creates each workspace's key
+// exactly once: a key of that name that existed before the operation is
+// ALREADY_DONE.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

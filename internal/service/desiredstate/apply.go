@@ -247,6 +247,11 @@ func (s *Service) applyWorkspace(ctx context.Context, job *ops.Job, it ops.Item)
 		if len(conflicts) > 0 {
 			return failed(apierr.Field("desired_state", "%s", conflicts[0].String()), wp)
 		}
+		prov, err := s.provisioned(ctx)
+		if err != nil {
+			return failed(err, wp)
+		}
+		want.Provisioned = prov[name]
 		now := ds.Compute(want, read.Value).Changes
 		if req.GetReplan() {
 			changes = now

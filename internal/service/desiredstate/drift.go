@@ -103,9 +103,14 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	prov, err := s.provisioned(ctx)
+	if err != nil {
+		return err
+	}
 	var clean []planned
 	for _, ws := range wss {
 		want, c := doc.For(ws.Name, ws.Labels)
+		want.Provisioned = prov[ws.Name]
 		if len(c) > 0 {
 			// Relabelled since the apply: the file now conflicts there.
 			st := apierr.Field("desired_state", "%s", c[0].String()).GRPCStatus()

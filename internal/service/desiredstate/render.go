@@ -42,6 +42,8 @@ func reasonToProto(r ds.KeptReason) agencyv1.KeptReason {
 		return agencyv1.KeptReason_KEPT_REASON_LAST_ADMIN
 	case ds.KeptPending:
 		return agencyv1.KeptReason_KEPT_REASON_PENDING_INVITATION
+	case ds.KeptProvisioned:
+		return agencyv1.KeptReason_KEPT_REASON_IDENTITY_PROVIDER
 	}
 	return agencyv1.KeptReason_KEPT_REASON_UNSPECIFIED
 }

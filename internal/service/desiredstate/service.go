@@ -57,6 +57,10 @@ type Deps struct {
 	Pages   *pagetoken.Codec
 	// Registry receives agencyplane_drift_items.
 	Registry prometheus.Registerer
+	// Provisioned, when set, returns per workspace name the members (lower-
+	// cased emails) the identity provider's mapping gave: they count as
+	// declared (kept, never removed by a plan).
+	Provisioned func(context.Context) (map[string]map[string]bool, error)
 }
 
 // Options tune the service; zero values take the defaults.
@@ -87,6 +91,7 @@ type Service struct {
 	store                 ds.Store
 	leader                ds.Leader
 	pages                 *pagetoken.Codec
+	provisionedFn         func(context.Context) (map[string]map[string]bool, error)
 	drift                 *prometheus.GaugeVec
 	opts                  Options
 
@@ -125,7 +130,7 @@ func New(d Deps, o Options) (*Service, error) {
 	}
 	s := &Service{scoped: d.Scoped, raw: d.Raw, resolver: d.Resolver, rawResolver: d.RawResolver, client: d.Client,
 		engine: d.Engine, guard: memberguard.NewGuard(d.Locker, d.Client), manager: d.Manager, store: d.Store,
-		leader: d.Leader, pages: d.Pages, opts: o, plans: map[string]*loadedPlan{}}
+		leader: d.Leader, pages: d.Pages, provisionedFn: d.Provisioned, opts: o, plans: map[string]*loadedPlan{}}
 	s.drift = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "agencyplane_drift_items",
 		Help: "Differences between the workspaces and the last applied desired state, by the change a plan would make (invite, role, remove, tag), as of the last reconcile."},
 		[]string{"kind"})
@@ -206,6 +211,13 @@ func (s *Service) CreatePlan(ctx context.Context, req *agencyv1.CreatePlanReques
 		return nil, err
 	}
 	ps, conflicts := resolveAll(doc, wss)
+	prov, err := s.provisioned(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		ps[i].want.Provisioned = prov[ps[i].ws.Name]
+	}
 	if len(conflicts) > 0 {
 		vs := make([]apierr.Violation, 0, min(len(conflicts), 50))
 		for _, c := range conflicts[:min(len(conflicts), 50)] {
@@ -344,4 +356,13 @@ func (s *Service) ListPlanWorkspaces(ctx context.Context, req *agencyv1.ListPlan
 		out.NextPageToken = s.pages.Encode(pagetoken.Token{After: match[end-1].GetWorkspace(), FilterHash: hash})
 	}
 	return out, nil
+}
+
+// provisioned returns, per workspace name, the members the identity
+// provider gave (nil without one).
+func (s *Service) provisioned(ctx context.Context) (map[string]map[string]bool, error) {
+	if s.provisionedFn == nil {
+		return nil, nil
+	}
+	return s.provisionedFn(ctx)
 }
