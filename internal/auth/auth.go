@@ -69,10 +69,6 @@ type Principal struct {
 	Email string
 }
 
-// System returns the principal of the control plane's own background work:
-// admin, unscoped.
-func System() *Principal { return &Principal{ID: "system", Role: RoleAdmin} }
-
 // GenerateToken returns a new random token.
 func GenerateToken() (string, error) {
 	var b [32]byte

@@ -7,8 +7,13 @@ package authz
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
@@ -40,101 +45,123 @@ const (
 )
 
 // Rule is a method's permission and whether it changes anything (mutating
-// calls are written to the audit trail).
+// calls are written to the audit trail and keep their request_id answer).
 type Rule struct {
 	Permission Permission
 	Mutating   bool
 }
 
-func read(p Permission) Rule  { return Rule{Permission: p} }
-func write(p Permission) Rule { return Rule{Permission: p, Mutating: true} }
-
 // Rules returns the method → rule table. Every method of every registered
-// service must appear here (a test walks them); a missing one is denied.
+// service must appear here (a test walks them); a missing one is denied. A
+// method is mutating unless its proto declares
+// `option idempotency_level = NO_SIDE_EFFECTS;` (see NoSideEffects).
 func Rules() map[string]Rule {
-	ws := "/agency.v1.WorkspaceService/"
-	mem := "/agency.v1.MemberService/"
-	grp := "/agency.v1.GroupMemberService/"
-	tag := "/agency.v1.TagService/"
-	key := "/agency.v1.ApiKeyService/"
-	fan := "/agency.v1.FanoutService/"
-	lro := "/google.longrunning.Operations/"
-	dst := "/agency.v1.DesiredStateService/"
-	return map[string]Rule{
-		ws + "CreateWorkspace":           write(WorkspacesWrite),
-		ws + "GetWorkspace":              read(WorkspacesRead),
-		ws + "ListWorkspaces":            read(WorkspacesRead),
-		ws + "UpdateWorkspace":           write(WorkspacesWrite),
-		ws + "DeleteWorkspace":           write(WorkspacesWrite),
-		ws + "RotateWorkspaceCredential": write(WorkspacesWrite),
-		ws + "VerifyWorkspace":           write(WorkspacesWrite),
-		ws + "TransferOwnership":         write(WorkspacesWrite),
-		ws + "RenameInstantlyWorkspace":  write(WorkspacesWrite),
-		ws + "DiscoverSubWorkspaces":     write(WorkspacesWrite),
-
-		mem + "ListMembers":      read(MembersRead),
-		mem + "GetMember":        read(MembersRead),
-		mem + "InviteMember":     write(MembersWrite),
-		mem + "UpdateMemberRole": write(MembersWrite),
-		mem + "RemoveMember":     write(MembersWrite),
-
-		grp + "ListGroupMembers":  read(GroupMembersRead),
-		grp + "GetGroupAdmin":     read(GroupMembersRead),
-		grp + "InviteGroupMember": write(GroupMembersWrite),
-		grp + "RemoveGroupMember": write(GroupMembersWrite),
-
-		tag + "ListTags":        read(TagsRead),
-		tag + "GetTag":          read(TagsRead),
-		tag + "ListTagMappings": read(TagsRead),
-		tag + "ListCampaigns":   read(TagsRead),
-		tag + "ListAccounts":    read(TagsRead),
-		tag + "CreateTag":       write(TagsWrite),
-		tag + "UpdateTag":       write(TagsWrite),
-		tag + "DeleteTag":       write(TagsWrite),
-		tag + "AssignTags":      write(TagsWrite),
-		tag + "UnassignTags":    write(TagsWrite),
-
-		key + "ListApiKeys":  read(APIKeysRead),
-		key + "CreateApiKey": write(APIKeysWrite),
-		key + "RevokeApiKey": write(APIKeysWrite),
-
-		"/agency.v1.AuditLogService/ListAuditLogs":       read(AuditRead),
-		"/agency.v1.AuditService/ListEvents":             read(AuditRead),
-		"/agency.v1.AuditService/ListInstantlyAuditLogs": read(AuditRead),
-
-		fan + "InviteMemberEverywhere":     write(MembersWrite),
-		fan + "UpdateMemberRoleEverywhere": write(MembersWrite),
-		fan + "RemoveMemberEverywhere":     write(MembersWrite),
-		fan + "InviteSubWorkspacesToGroup": write(GroupMembersWrite),
-		fan + "EnsureTagEverywhere":        write(TagsWrite),
-		fan + "DeleteTagEverywhere":        write(TagsWrite),
-		fan + "CreateApiKeyEverywhere":     write(APIKeysWrite),
-		fan + "AuditApiKeys":               read(APIKeysRead),
-		fan + "ListAccess":                 read(MembersRead),
-		fan + "ListPendingInvitations":     read(MembersRead),
-		fan + "OnboardMembers":             write(MembersWrite),
-
-		// Planning reads members (and tags, which every role reads);
-		// applying changes both: ApplyPlan also checks tags write.
-		dst + "CreatePlan":         read(MembersRead),
-		dst + "GetPlan":            read(MembersRead),
-		dst + "ListPlanWorkspaces": read(MembersRead),
-		dst + "ApplyPlan":          write(MembersWrite),
-		dst + "GetDrift":           read(MembersRead),
-
-		lro + "GetOperation":                               read(OperationsRead),
-		lro + "ListOperations":                             read(OperationsRead),
-		lro + "WaitOperation":                              read(OperationsRead),
-		lro + "CancelOperation":                            write(OperationsWrite),
-		lro + "DeleteOperation":                            write(OperationsWrite),
-		"/agency.v1.OperationService/ListOperationResults": read(OperationsRead),
-		"/agency.v1.OperationService/RetryOperation":       write(OperationsWrite),
-
-		"/agency.v1.TokenService/CreateToken": write(TokensManage),
-		"/agency.v1.TokenService/GetToken":    read(TokensManage),
-		"/agency.v1.TokenService/ListTokens":  read(TokensManage),
-		"/agency.v1.TokenService/RevokeToken": write(TokensManage),
+	rules := make(map[string]Rule, len(permissions))
+	for method, p := range permissions {
+		rules[method] = Rule{Permission: p, Mutating: !NoSideEffects(method)}
 	}
+	return rules
+}
+
+// NoSideEffects reports whether the method ("/pkg.Service/Method") is
+// declared idempotency_level = NO_SIDE_EFFECTS in its proto. A method not
+// in the registry has side effects (the safe answer: it is audited).
+// google.longrunning's proto declares no idempotency levels, so its three
+// reads are listed here.
+func NoSideEffects(fullMethod string) bool {
+	switch fullMethod {
+	case longrunningpb.Operations_GetOperation_FullMethodName, longrunningpb.Operations_ListOperations_FullMethodName,
+		longrunningpb.Operations_WaitOperation_FullMethodName:
+		return true
+	}
+	name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(fullMethod, "/"), "/", "."))
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+	if err != nil {
+		return false
+	}
+	md, ok := d.(protoreflect.MethodDescriptor)
+	if !ok {
+		return false
+	}
+	opts, ok := md.Options().(*descriptorpb.MethodOptions)
+	return ok && opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
+}
+
+// permissions maps every method to the permission it needs.
+var permissions = map[string]Permission{
+	agencyv1.WorkspaceService_CreateWorkspace_FullMethodName:           WorkspacesWrite,
+	agencyv1.WorkspaceService_GetWorkspace_FullMethodName:              WorkspacesRead,
+	agencyv1.WorkspaceService_ListWorkspaces_FullMethodName:            WorkspacesRead,
+	agencyv1.WorkspaceService_UpdateWorkspace_FullMethodName:           WorkspacesWrite,
+	agencyv1.WorkspaceService_DeleteWorkspace_FullMethodName:           WorkspacesWrite,
+	agencyv1.WorkspaceService_RotateWorkspaceCredential_FullMethodName: WorkspacesWrite,
+	agencyv1.WorkspaceService_VerifyWorkspace_FullMethodName:           WorkspacesWrite,
+	agencyv1.WorkspaceService_TransferOwnership_FullMethodName:         WorkspacesWrite,
+	agencyv1.WorkspaceService_RenameInstantlyWorkspace_FullMethodName:  WorkspacesWrite,
+	agencyv1.WorkspaceService_DiscoverSubWorkspaces_FullMethodName:     WorkspacesWrite,
+
+	agencyv1.MemberService_ListMembers_FullMethodName:      MembersRead,
+	agencyv1.MemberService_GetMember_FullMethodName:        MembersRead,
+	agencyv1.MemberService_InviteMember_FullMethodName:     MembersWrite,
+	agencyv1.MemberService_UpdateMemberRole_FullMethodName: MembersWrite,
+	agencyv1.MemberService_RemoveMember_FullMethodName:     MembersWrite,
+
+	agencyv1.GroupMemberService_ListGroupMembers_FullMethodName:  GroupMembersRead,
+	agencyv1.GroupMemberService_GetGroupAdmin_FullMethodName:     GroupMembersRead,
+	agencyv1.GroupMemberService_InviteGroupMember_FullMethodName: GroupMembersWrite,
+	agencyv1.GroupMemberService_RemoveGroupMember_FullMethodName: GroupMembersWrite,
+
+	agencyv1.TagService_ListTags_FullMethodName:        TagsRead,
+	agencyv1.TagService_GetTag_FullMethodName:          TagsRead,
+	agencyv1.TagService_ListTagMappings_FullMethodName: TagsRead,
+	agencyv1.TagService_ListCampaigns_FullMethodName:   TagsRead,
+	agencyv1.TagService_ListAccounts_FullMethodName:    TagsRead,
+	agencyv1.TagService_CreateTag_FullMethodName:       TagsWrite,
+	agencyv1.TagService_UpdateTag_FullMethodName:       TagsWrite,
+	agencyv1.TagService_DeleteTag_FullMethodName:       TagsWrite,
+	agencyv1.TagService_AssignTags_FullMethodName:      TagsWrite,
+	agencyv1.TagService_UnassignTags_FullMethodName:    TagsWrite,
+
+	agencyv1.ApiKeyService_ListApiKeys_FullMethodName:  APIKeysRead,
+	agencyv1.ApiKeyService_CreateApiKey_FullMethodName: APIKeysWrite,
+	agencyv1.ApiKeyService_RevokeApiKey_FullMethodName: APIKeysWrite,
+
+	agencyv1.AuditLogService_ListAuditLogs_FullMethodName:       AuditRead,
+	agencyv1.AuditService_ListEvents_FullMethodName:             AuditRead,
+	agencyv1.AuditService_ListInstantlyAuditLogs_FullMethodName: AuditRead,
+
+	agencyv1.FanoutService_InviteMemberEverywhere_FullMethodName:     MembersWrite,
+	agencyv1.FanoutService_UpdateMemberRoleEverywhere_FullMethodName: MembersWrite,
+	agencyv1.FanoutService_RemoveMemberEverywhere_FullMethodName:     MembersWrite,
+	agencyv1.FanoutService_InviteSubWorkspacesToGroup_FullMethodName: GroupMembersWrite,
+	agencyv1.FanoutService_EnsureTagEverywhere_FullMethodName:        TagsWrite,
+	agencyv1.FanoutService_DeleteTagEverywhere_FullMethodName:        TagsWrite,
+	agencyv1.FanoutService_CreateApiKeyEverywhere_FullMethodName:     APIKeysWrite,
+	agencyv1.FanoutService_AuditApiKeys_FullMethodName:               APIKeysRead,
+	agencyv1.FanoutService_ListAccess_FullMethodName:                 MembersRead,
+	agencyv1.FanoutService_ListPendingInvitations_FullMethodName:     MembersRead,
+	agencyv1.FanoutService_OnboardMembers_FullMethodName:             MembersWrite,
+
+	// Planning reads members (and tags, which every role reads);
+	// applying changes both: ApplyPlan also checks tags write.
+	agencyv1.DesiredStateService_CreatePlan_FullMethodName:         MembersRead,
+	agencyv1.DesiredStateService_GetPlan_FullMethodName:            MembersRead,
+	agencyv1.DesiredStateService_ListPlanWorkspaces_FullMethodName: MembersRead,
+	agencyv1.DesiredStateService_ApplyPlan_FullMethodName:          MembersWrite,
+	agencyv1.DesiredStateService_GetDrift_FullMethodName:           MembersRead,
+
+	longrunningpb.Operations_GetOperation_FullMethodName:          OperationsRead,
+	longrunningpb.Operations_ListOperations_FullMethodName:        OperationsRead,
+	longrunningpb.Operations_WaitOperation_FullMethodName:         OperationsRead,
+	longrunningpb.Operations_CancelOperation_FullMethodName:       OperationsWrite,
+	longrunningpb.Operations_DeleteOperation_FullMethodName:       OperationsWrite,
+	agencyv1.OperationService_ListOperationResults_FullMethodName: OperationsRead,
+	agencyv1.OperationService_RetryOperation_FullMethodName:       OperationsWrite,
+
+	agencyv1.TokenService_CreateToken_FullMethodName: TokensManage,
+	agencyv1.TokenService_GetToken_FullMethodName:    TokensManage,
+	agencyv1.TokenService_ListTokens_FullMethodName:  TokensManage,
+	agencyv1.TokenService_RevokeToken_FullMethodName: TokensManage,
 }
 
 // RolePermissions is the access matrix of the north star.

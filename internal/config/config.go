@@ -68,8 +68,9 @@ type Config struct {
 	// last applied desired state is checked for drift (0 = never).
 	PlanTTL           time.Duration
 	ReconcileInterval time.Duration
-	// Now is the clock of plan expiry and drift times (not a flag: tests
-	// inject one; nil is time.Now).
+	// Now is the clock of token expiry, failed-authentication windows,
+	// plan expiry and drift times (not a flag: tests inject one; nil is
+	// time.Now).
 	Now func() time.Time
 	// ReadinessInterval is how often the store is probed for gRPC health
 	// (not a flag: tests shorten it).

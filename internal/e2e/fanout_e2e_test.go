@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -82,6 +84,59 @@ func wantOutcomes(t *testing.T, resp *agencyv1.FanoutResponse, want map[string]s
 	}
 }
 
+// wantDryRun checks every result's dry_run flag.
+func wantDryRun(t *testing.T, results []*agencyv1.WorkspaceResult, want bool) {
+	t.Helper()
+	for _, r := range results {
+		if r.GetDryRun() != want {
+			t.Fatalf("%s: dry_run %v, want %v (%v)", r.GetWorkspace(), r.GetDryRun(), want, r)
+		}
+	}
+}
+
+// TestFanoutDryRunOperation: a dry run as an operation marks every item's
+// result dry_run (its outcome is what would happen) and writes nothing; a
+// real run's results are not marked.
+func TestFanoutDryRunOperation(t *testing.T) {
+	e := startEnv(t, memoryBackend)
+	inv := grpcInvoker{conn: e.conn, token: testToken}
+	ids := registerWorkspaces(t, e, inv, "dry", 2)
+	sel := &agencyv1.WorkspaceSelector{Names: []string{"workspaces/dry-0", "workspaces/dry-1", "workspaces/missing"}}
+	run := func(dry bool) []*agencyv1.WorkspaceResult {
+		t.Helper()
+		op := &longrunningpb.Operation{}
+		if err := inv.Invoke(context.Background(), "agency.v1.FanoutService/OnboardMembers",
+			&agencyv1.OnboardMembersRequest{Selector: sel, People: people("ana@agency.test", "bo@agency.test"), DryRun: dry}, op); err != nil {
+			t.Fatal(err)
+		}
+		waitOperation(t, inv, op.GetName(), time.Minute)
+		var out []*agencyv1.WorkspaceResult
+		for _, r := range allResults(t, inv, op.GetName(), false) {
+			out = append(out, r.GetResult())
+		}
+		if len(out) != 6 {
+			t.Fatalf("%d results, want 6: %v", len(out), out)
+		}
+		for _, r := range out {
+			want := agencyv1.FanoutOutcome_FANOUT_OUTCOME_CREATED
+			if r.GetWorkspace() == "workspaces/missing" {
+				want = agencyv1.FanoutOutcome_FANOUT_OUTCOME_FAILED
+			}
+			if r.GetOutcome() != want {
+				t.Fatalf("dry run %v: %v", dry, r)
+			}
+		}
+		return out
+	}
+	wantDryRun(t, run(true), true)
+	for name, id := range ids {
+		if st, _ := e.sim.WorkspaceState(id); len(st.Members) != 1 {
+			t.Fatalf("a dry run wrote in %s: %d members", name, len(st.Members))
+		}
+	}
+	wantDryRun(t, run(false), false)
+}
+
 // TestFanoutPartialFailures: one result per workspace, each with its own
 // error; retries are ALREADY_DONE; dry runs write nothing; over both
 // transports.
@@ -113,6 +168,7 @@ func TestFanoutPartialFailures(t *testing.T) {
 			failedNarrow := "FAILED/PermissionDenied/SCOPE_DENIED"
 			wantOutcomes(t, &resp, map[string]string{"workspaces/ok1": "CREATED", "workspaces/ok2": "CREATED", "workspaces/ok3": "CREATED",
 				"workspaces/revoked": failedRevoked, "workspaces/narrow": failedNarrow})
+			wantDryRun(t, resp.GetResults(), false)
 			if s := resp.GetSummary(); s.GetTotal() != 5 || s.GetSucceeded() != 3 || s.GetFailed() != 2 {
 				t.Fatalf("summary %v", s)
 			}
@@ -138,6 +194,7 @@ func TestFanoutPartialFailures(t *testing.T) {
 				t.Fatal("dry_run not echoed")
 			}
 			wantOutcomes(t, &resp, map[string]string{"workspaces/ok1": "CREATED", "workspaces/missing": "FAILED/NotFound/NOT_FOUND"})
+			wantDryRun(t, resp.GetResults(), true)
 			if st, _ := w.e.sim.WorkspaceState(w.ids["workspaces/ok1"]); len(st.Members) != 2 {
 				t.Fatal("a dry run wrote")
 			}
@@ -151,9 +208,13 @@ func TestFanoutPartialFailures(t *testing.T) {
 			if err := w.admin.Invoke(ctx, "agency.v1.FanoutService/ListPendingInvitations", &agencyv1.ListPendingInvitationsRequest{Selector: sel}, &resp); err != nil {
 				t.Fatal(err)
 			}
+			// Every workspace answers: the invited ones with their one
+			// pending invitation, the others with their own failure.
+			wantOutcomes(t, &resp, map[string]string{"workspaces/ok1": "READ", "workspaces/ok2": "READ", "workspaces/ok3": "READ",
+				"workspaces/revoked": failedRevoked, "workspaces/narrow": failedNarrow})
 			for _, r := range resp.GetResults() {
-				if r.GetWorkspace() == "workspaces/ok1" && len(r.GetMembers().GetMembers()) != 1 {
-					t.Fatalf("pending in ok1: %v", r)
+				if r.GetOutcome() == agencyv1.FanoutOutcome_FANOUT_OUTCOME_READ && len(r.GetMembers().GetMembers()) != 1 {
+					t.Fatalf("pending in %s: %v", r.GetWorkspace(), r)
 				}
 			}
 			// Tags everywhere: created, then reused.
@@ -172,9 +233,11 @@ func TestFanoutPartialFailures(t *testing.T) {
 			if err := w.admin.Invoke(ctx, "agency.v1.FanoutService/AuditApiKeys", &agencyv1.AuditApiKeysRequest{Selector: &agencyv1.WorkspaceSelector{All: true}}, &resp); err != nil {
 				t.Fatal(err)
 			}
+			wantOutcomes(t, &resp, map[string]string{"workspaces/ok1": "READ", "workspaces/ok2": "READ", "workspaces/ok3": "READ",
+				"workspaces/revoked": failedRevoked, "workspaces/narrow": failedNarrow})
 			for _, r := range resp.GetResults() {
-				if r.GetWorkspace() == "workspaces/ok1" && r.GetApiKeys().GetOverPrivileged() != 1 {
-					t.Fatalf("ok1 key audit: %v", r.GetApiKeys())
+				if r.GetOutcome() == agencyv1.FanoutOutcome_FANOUT_OUTCOME_READ && r.GetApiKeys().GetOverPrivileged() != 1 {
+					t.Fatalf("%s key audit: %v", r.GetWorkspace(), r.GetApiKeys())
 				}
 			}
 			var faults int

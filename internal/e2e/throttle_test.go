@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 // budget), the workspace slows down and the calls are retried within their
 // deadline: every workspace ends READ, none FAILED.
 func TestUpstream429IsAbsorbed(t *testing.T) {
-	e := startEnvSim(t, sim.Config{RPS: 3, RPM: 1000}, "", 0, func(c *config.Config) { c.RateRPS, c.RateHeadroom = 100, 1 })
+	var skew atomic.Int64 // how far the simulator's clock is ahead of real time
+	simNow := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	e := startEnvSim(t, sim.Config{RPS: 3, RPM: 1000, Now: simNow}, "", 0, func(c *config.Config) { c.RateRPS, c.RateHeadroom = 100, 1 })
 	ctx := context.Background()
 	admin := grpcInvoker{conn: e.conn, token: testToken}
 	var names []string
@@ -30,7 +33,7 @@ func TestUpstream429IsAbsorbed(t *testing.T) {
 		}
 		names = append(names, "workspaces/"+name)
 	}
-	time.Sleep(1100 * time.Millisecond) // registration spent the simulator's second
+	skew.Add(int64(1100 * time.Millisecond)) // registration spent the simulator's second: start a new one
 	e.sim.ResetStats()
 	var wg sync.WaitGroup
 	for range 4 {

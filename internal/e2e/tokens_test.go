@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/config"
 )
 
 // TestTokenLifecycle: tokens are shown once, work until revoked or expired,
@@ -110,21 +112,25 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 }
 
-// TestExpiredToken: a token past its expiry is refused.
+// TestExpiredToken: a token past its expiry is refused, by the injected
+// clock (no real time passes).
 func TestExpiredToken(t *testing.T) {
-	e := startEnv(t, memoryBackend)
+	var skew atomic.Int64 // how far the clock is ahead of real time
+	e := startEnvWith(t, "", 0, func(c *config.Config) {
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
 	ctx := context.Background()
 	var out agencyv1.CreateTokenResponse
 	admin := grpcInvoker{conn: e.conn, token: testToken}
 	if err := admin.Invoke(ctx, "agency.v1.TokenService/CreateToken", &agencyv1.CreateTokenRequest{Token: &agencyv1.Token{
-		Role: agencyv1.Role_ROLE_VIEWER, ExpireTime: timestamppb.New(time.Now().Add(1200 * time.Millisecond))}}, &out); err != nil {
+		Role: agencyv1.Role_ROLE_VIEWER, ExpireTime: timestamppb.New(time.Now().Add(time.Hour))}}, &out); err != nil {
 		t.Fatal(err)
 	}
 	short := grpcInvoker{conn: e.conn, token: out.GetSecret()}
 	if err := short.Invoke(ctx, "agency.v1.WorkspaceService/ListWorkspaces", &agencyv1.ListWorkspacesRequest{}, &agencyv1.ListWorkspacesResponse{}); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
-	time.Sleep(1300 * time.Millisecond)
+	skew.Store(int64(time.Hour + time.Minute))
 	err := short.Invoke(ctx, "agency.v1.WorkspaceService/ListWorkspaces", &agencyv1.ListWorkspacesRequest{}, &agencyv1.ListWorkspacesResponse{})
 	wantCode(t, err, codes.Unauthenticated)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,11 +66,14 @@ func TestEveryWorkspaceGetsItsOwnResult(t *testing.T) {
 }
 
 // TestConcurrencyBounds: never more than Concurrency in flight per call, and
-// never more than PerWorkspace per workspace across calls.
+// never more than PerWorkspace per workspace across calls; and the engine
+// does use its bounds: the items of two calls run together, Concurrency of
+// each at once (a serial engine would never get there).
 func TestConcurrencyBounds(t *testing.T) {
 	e := New(Options{Concurrency: 3, PerWorkspace: 1})
 	var inFlight, peak atomic.Int64
 	var perWS sync.Map
+	gate := make(chan struct{})
 	fn := func(_ context.Context, w string) (int, Outcome, error) {
 		n := inFlight.Add(1)
 		for {
@@ -82,17 +86,34 @@ func TestConcurrencyBounds(t *testing.T) {
 		if c.(*atomic.Int64).Add(1) > 1 {
 			t.Errorf("two items in flight for %s", w)
 		}
-		time.Sleep(5 * time.Millisecond)
+		<-gate // held until the test has seen the first items together
 		c.(*atomic.Int64).Add(-1)
 		inFlight.Add(-1)
 		return 0, Read, nil
 	}
+	ws := names(12)
+	reversed := slices.Clone(ws)
+	slices.Reverse(reversed) // the two calls start on different workspaces
 	var wg sync.WaitGroup
-	for range 2 { // two concurrent calls over the same workspaces
-		wg.Go(func() { Run(context.Background(), e, names(12), fn) })
-	}
+	released := false
+	defer func() {
+		if !released {
+			close(gate)
+		}
+		wg.Wait()
+	}()
+	wg.Go(func() { Run(context.Background(), e, ws, fn) })
+	wg.Go(func() { Run(context.Background(), e, reversed, fn) })
+	// Lower bound: both calls fill their Concurrency before anything
+	// finishes.
+	waitFor(t, "in fn 6, engine 6", func() string {
+		inflight, _ := e.state("")
+		return fmt.Sprintf("in fn %d, engine %d", inFlight.Load(), inflight)
+	})
+	released = true
+	close(gate)
 	wg.Wait()
-	if p := peak.Load(); p > 6 {
+	if p := peak.Load(); p != 6 {
 		t.Fatalf("peak %d in flight for two calls of concurrency 3", p)
 	}
 }

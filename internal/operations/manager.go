@@ -518,10 +518,10 @@ func (j *Job) Pending() []Item {
 	return out
 }
 
-// Record stores an item's result (first write wins). The workspace is
-// filled in.
+// Record stores an item's result (first write wins). The workspace and
+// the operation's dry-run flag are filled in.
 func (j *Job) Record(ctx context.Context, it Item, r *agencyv1.WorkspaceResult) error {
-	r.Workspace = j.Entry.Workspace
+	r.Workspace, r.DryRun = j.Entry.Workspace, j.Rec.DryRun
 	return j.m.record(context.WithoutCancel(ctx), j.Rec, j.EntryIndex, it.Index, r)
 }
 

@@ -139,8 +139,11 @@ func (ic *interceptors) recovered(ctx context.Context, p any) error {
 	return apierr.New(codes.Internal, agencyv1.ErrorReason_ERROR_REASON_INTERNAL, "internal error")
 }
 
+// fanoutMethods prefixes the fan-out RPCs, which have their own deadline.
+var fanoutMethods = "/" + agencyv1.FanoutService_ServiceDesc.ServiceName + "/"
+
 func (ic *interceptors) unaryDeadline(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if _, ok := ctx.Deadline(); !ok && ic.requestTimeout > 0 && !strings.HasPrefix(info.FullMethod, "/agency.v1.FanoutService/") {
+	if _, ok := ctx.Deadline(); !ok && ic.requestTimeout > 0 && !strings.HasPrefix(info.FullMethod, fanoutMethods) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ic.requestTimeout)
 		defer cancel()

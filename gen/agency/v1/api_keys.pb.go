@@ -560,9 +560,9 @@ const file_agency_v1_api_keys_proto_rawDesc = "" +
 	"\x1aAPI_KEY_PRESET_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16API_KEY_PRESET_MANAGER\x10\x01\x12\x16\n" +
 	"\x12API_KEY_PRESET_SDR\x10\x02\x12\x19\n" +
-	"\x15API_KEY_PRESET_VIEWER\x10\x032\xf5\x02\n" +
-	"\rApiKeyService\x12w\n" +
-	"\vListApiKeys\x12\x1d.agency.v1.ListApiKeysRequest\x1a\x1e.agency.v1.ListApiKeysResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/apiKeys\x12}\n" +
+	"\x15API_KEY_PRESET_VIEWER\x10\x032\xf8\x02\n" +
+	"\rApiKeyService\x12z\n" +
+	"\vListApiKeys\x12\x1d.agency.v1.ListApiKeysRequest\x1a\x1e.agency.v1.ListApiKeysResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/apiKeys\x90\x02\x01\x12}\n" +
 	"\fCreateApiKey\x12\x1e.agency.v1.CreateApiKeyRequest\x1a\x1f.agency.v1.CreateApiKeyResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/{parent=workspaces/*}/apiKeys\x12l\n" +
 	"\fRevokeApiKey\x12\x1e.agency.v1.RevokeApiKeyRequest\x1a\x11.agency.v1.ApiKey\")\x82\xd3\xe4\x93\x02#*!/v1/{name=workspaces/*/apiKeys/*}B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 

@@ -628,11 +628,11 @@ const file_agency_v1_audit_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"\x8b\x01\n" +
 	"\x1eListInstantlyAuditLogsResponse\x126\n" +
 	"\aentries\x18\x01 \x03(\v2\x1c.agency.v1.WorkspaceAuditLogR\aentries\x121\n" +
-	"\x06errors\x18\x02 \x03(\v2\x19.agency.v1.WorkspaceErrorR\x06errors2\x82\x02\n" +
-	"\fAuditService\x12b\n" +
+	"\x06errors\x18\x02 \x03(\v2\x19.agency.v1.WorkspaceErrorR\x06errors2\x88\x02\n" +
+	"\fAuditService\x12e\n" +
 	"\n" +
-	"ListEvents\x12\x1c.agency.v1.ListEventsRequest\x1a\x1d.agency.v1.ListEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEvents\x12\x8d\x01\n" +
-	"\x16ListInstantlyAuditLogs\x12(.agency.v1.ListInstantlyAuditLogsRequest\x1a).agency.v1.ListInstantlyAuditLogsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/instantlyAuditLogsB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"ListEvents\x12\x1c.agency.v1.ListEventsRequest\x1a\x1d.agency.v1.ListEventsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEvents\x90\x02\x01\x12\x90\x01\n" +
+	"\x16ListInstantlyAuditLogs\x12(.agency.v1.ListInstantlyAuditLogsRequest\x1a).agency.v1.ListInstantlyAuditLogsResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/instantlyAuditLogs\x90\x02\x01B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_audit_proto_rawDescOnce sync.Once

@@ -373,9 +373,9 @@ const file_agency_v1_audit_logs_proto_rawDesc = "" +
 	"\x15ListAuditLogsResponse\x122\n" +
 	"\n" +
 	"audit_logs\x18\x01 \x03(\v2\x13.agency.v1.AuditLogR\tauditLogs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x92\x01\n" +
-	"\x0fAuditLogService\x12\x7f\n" +
-	"\rListAuditLogs\x12\x1f.agency.v1.ListAuditLogsRequest\x1a .agency.v1.ListAuditLogsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=workspaces/*}/auditLogsB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x96\x01\n" +
+	"\x0fAuditLogService\x12\x82\x01\n" +
+	"\rListAuditLogs\x12\x1f.agency.v1.ListAuditLogsRequest\x1a .agency.v1.ListAuditLogsResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=workspaces/*}/auditLogs\x90\x02\x01B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_audit_logs_proto_rawDescOnce sync.Once

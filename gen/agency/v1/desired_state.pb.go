@@ -1712,15 +1712,15 @@ const file_agency_v1_desired_state_proto_rawDesc = "" +
 	"\bPlanView\x12\x19\n" +
 	"\x15PLAN_VIEW_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fPLAN_VIEW_BASIC\x10\x01\x12\x12\n" +
-	"\x0ePLAN_VIEW_FULL\x10\x022\xad\x04\n" +
-	"\x13DesiredStateService\x12Q\n" +
+	"\x0ePLAN_VIEW_FULL\x10\x022\xb9\x04\n" +
+	"\x13DesiredStateService\x12T\n" +
 	"\n" +
-	"CreatePlan\x12\x1c.agency.v1.CreatePlanRequest\x1a\x0f.agency.v1.Plan\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/plans\x12Q\n" +
-	"\aGetPlan\x12\x19.agency.v1.GetPlanRequest\x1a\x0f.agency.v1.Plan\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=plans/*}\x12\x8a\x01\n" +
-	"\x12ListPlanWorkspaces\x12$.agency.v1.ListPlanWorkspacesRequest\x1a%.agency.v1.ListPlanWorkspacesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=plans/*}/workspaces\x12\x95\x01\n" +
+	"CreatePlan\x12\x1c.agency.v1.CreatePlanRequest\x1a\x0f.agency.v1.Plan\"\x17\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/plans\x90\x02\x01\x12T\n" +
+	"\aGetPlan\x12\x19.agency.v1.GetPlanRequest\x1a\x0f.agency.v1.Plan\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=plans/*}\x90\x02\x01\x12\x8d\x01\n" +
+	"\x12ListPlanWorkspaces\x12$.agency.v1.ListPlanWorkspacesRequest\x1a%.agency.v1.ListPlanWorkspacesResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=plans/*}/workspaces\x90\x02\x01\x12\x95\x01\n" +
 	"\tApplyPlan\x12\x1b.agency.v1.ApplyPlanRequest\x1a\x1d.google.longrunning.Operation\"L\xcaA&\n" +
-	"\x11OperationResponse\x12\x11OperationMetadata\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=plans/*}:apply\x12K\n" +
-	"\bGetDrift\x12\x1a.agency.v1.GetDriftRequest\x1a\x10.agency.v1.Drift\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/driftB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\x11OperationResponse\x12\x11OperationMetadata\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=plans/*}:apply\x12N\n" +
+	"\bGetDrift\x12\x1a.agency.v1.GetDriftRequest\x1a\x10.agency.v1.Drift\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/drift\x90\x02\x01B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_desired_state_proto_rawDescOnce sync.Once

@@ -1982,7 +1982,7 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x13FANOUT_OUTCOME_READ\x10\x06\x12\x19\n" +
 	"\x15FANOUT_OUTCOME_FAILED\x10\a\x12 \n" +
 	"\x1cFANOUT_OUTCOME_NOT_ATTEMPTED\x10\b\x12\x1c\n" +
-	"\x18FANOUT_OUTCOME_TIMED_OUT\x10\t2\xbb\v\n" +
+	"\x18FANOUT_OUTCOME_TIMED_OUT\x10\t2\xc4\v\n" +
 	"\rFanoutService\x12\x81\x01\n" +
 	"\x16InviteMemberEverywhere\x12(.agency.v1.InviteMemberEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:inviteMember\x12\x8d\x01\n" +
 	"\x1aUpdateMemberRoleEverywhere\x12,.agency.v1.UpdateMemberRoleEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/fanout:updateMemberRole\x12\x81\x01\n" +
@@ -1990,11 +1990,11 @@ const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\x1aInviteSubWorkspacesToGroup\x12,.agency.v1.InviteSubWorkspacesToGroupRequest\x1a\x19.agency.v1.FanoutResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/fanout:inviteSubWorkspaces\x12x\n" +
 	"\x13EnsureTagEverywhere\x12%.agency.v1.EnsureTagEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/fanout:ensureTag\x12x\n" +
 	"\x13DeleteTagEverywhere\x12%.agency.v1.DeleteTagEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/fanout:deleteTag\x12\x81\x01\n" +
-	"\x16CreateApiKeyEverywhere\x12(.agency.v1.CreateApiKeyEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:createApiKey\x12m\n" +
-	"\fAuditApiKeys\x12\x1e.agency.v1.AuditApiKeysRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:auditApiKeys\x12g\n" +
+	"\x16CreateApiKeyEverywhere\x12(.agency.v1.CreateApiKeyEverywhereRequest\x1a\x19.agency.v1.FanoutResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:createApiKey\x12p\n" +
+	"\fAuditApiKeys\x12\x1e.agency.v1.AuditApiKeysRequest\x1a\x19.agency.v1.FanoutResponse\"%\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/fanout:auditApiKeys\x90\x02\x01\x12j\n" +
 	"\n" +
-	"ListAccess\x12\x1c.agency.v1.ListAccessRequest\x1a\x19.agency.v1.FanoutResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/fanout:listAccess\x12\x8b\x01\n" +
-	"\x16ListPendingInvitations\x12(.agency.v1.ListPendingInvitationsRequest\x1a\x19.agency.v1.FanoutResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/fanout:listPendingInvitations\x12\xa0\x01\n" +
+	"ListAccess\x12\x1c.agency.v1.ListAccessRequest\x1a\x19.agency.v1.FanoutResponse\"#\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/fanout:listAccess\x90\x02\x01\x12\x8e\x01\n" +
+	"\x16ListPendingInvitations\x12(.agency.v1.ListPendingInvitationsRequest\x1a\x19.agency.v1.FanoutResponse\"/\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/fanout:listPendingInvitations\x90\x02\x01\x12\xa0\x01\n" +
 	"\x0eOnboardMembers\x12 .agency.v1.OnboardMembersRequest\x1a\x1d.google.longrunning.Operation\"M\xcaA&\n" +
 	"\x11OperationResponse\x12\x11OperationMetadata\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/fanout:onboardMembersB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 

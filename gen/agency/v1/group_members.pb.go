@@ -649,12 +649,12 @@ const file_agency_v1_group_members_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"e\n" +
 	"\x14GetGroupAdminRequest\x12M\n" +
-	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name2\xa7\x04\n" +
-	"\x12GroupMemberService\x12\x8b\x01\n" +
-	"\x10ListGroupMembers\x12\".agency.v1.ListGroupMembersRequest\x1a#.agency.v1.ListGroupMembersResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=workspaces/*}/groupMembers\x12\x8a\x01\n" +
+	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name2\xad\x04\n" +
+	"\x12GroupMemberService\x12\x8e\x01\n" +
+	"\x10ListGroupMembers\x12\".agency.v1.ListGroupMembersRequest\x1a#.agency.v1.ListGroupMembersResponse\"1\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=workspaces/*}/groupMembers\x90\x02\x01\x12\x8a\x01\n" +
 	"\x11InviteGroupMember\x12#.agency.v1.InviteGroupMemberRequest\x1a\x16.agency.v1.GroupMember\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/{parent=workspaces/*}/groupMembers:invite\x12\x80\x01\n" +
-	"\x11RemoveGroupMember\x12#.agency.v1.RemoveGroupMemberRequest\x1a\x16.agency.v1.GroupMember\".\x82\xd3\xe4\x93\x02(*&/v1/{name=workspaces/*/groupMembers/*}\x12s\n" +
-	"\rGetGroupAdmin\x12\x1f.agency.v1.GetGroupAdminRequest\x1a\x15.agency.v1.GroupAdmin\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=workspaces/*}/groupAdminB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\x11RemoveGroupMember\x12#.agency.v1.RemoveGroupMemberRequest\x1a\x16.agency.v1.GroupMember\".\x82\xd3\xe4\x93\x02(*&/v1/{name=workspaces/*/groupMembers/*}\x12v\n" +
+	"\rGetGroupAdmin\x12\x1f.agency.v1.GetGroupAdminRequest\x1a\x15.agency.v1.GroupAdmin\"-\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=workspaces/*}/groupAdmin\x90\x02\x01B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_group_members_proto_rawDescOnce sync.Once

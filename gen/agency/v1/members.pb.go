@@ -670,10 +670,10 @@ const file_agency_v1_members_proto_rawDesc = "" +
 	"\x11MEMBER_ROLE_ADMIN\x10\x02\x12\x16\n" +
 	"\x12MEMBER_ROLE_EDITOR\x10\x03\x12\x14\n" +
 	"\x10MEMBER_ROLE_VIEW\x10\x04\x12\x16\n" +
-	"\x12MEMBER_ROLE_CLIENT\x10\x052\xdb\x04\n" +
-	"\rMemberService\x12w\n" +
-	"\vListMembers\x12\x1d.agency.v1.ListMembersRequest\x1a\x1e.agency.v1.ListMembersResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/members\x12f\n" +
-	"\tGetMember\x12\x1b.agency.v1.GetMemberRequest\x1a\x11.agency.v1.Member\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=workspaces/*/members/*}\x12v\n" +
+	"\x12MEMBER_ROLE_CLIENT\x10\x052\xe1\x04\n" +
+	"\rMemberService\x12z\n" +
+	"\vListMembers\x12\x1d.agency.v1.ListMembersRequest\x1a\x1e.agency.v1.ListMembersResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=workspaces/*}/members\x90\x02\x01\x12i\n" +
+	"\tGetMember\x12\x1b.agency.v1.GetMemberRequest\x1a\x11.agency.v1.Member\",\x82\xd3\xe4\x93\x02#\x12!/v1/{name=workspaces/*/members/*}\x90\x02\x01\x12v\n" +
 	"\fInviteMember\x12\x1e.agency.v1.InviteMemberRequest\x1a\x11.agency.v1.Member\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=workspaces/*}/members:invite\x12\x82\x01\n" +
 	"\x10UpdateMemberRole\x12\".agency.v1.UpdateMemberRoleRequest\x1a\x11.agency.v1.Member\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/{name=workspaces/*/members/*}:updateRole\x12l\n" +
 	"\fRemoveMember\x12\x1e.agency.v1.RemoveMemberRequest\x1a\x11.agency.v1.Member\")\x82\xd3\xe4\x93\x02#*!/v1/{name=workspaces/*/members/*}B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"

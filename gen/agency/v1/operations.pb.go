@@ -704,9 +704,9 @@ const file_agency_v1_operations_proto_rawDesc = "" +
 	"\x16ITEM_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ITEM_STATE_PENDING\x10\x01\x12\x16\n" +
 	"\x12ITEM_STATE_RUNNING\x10\x02\x12\x13\n" +
-	"\x0fITEM_STATE_DONE\x10\x032\xcc\x02\n" +
-	"\x10OperationService\x12\x90\x01\n" +
-	"\x14ListOperationResults\x12&.agency.v1.ListOperationResultsRequest\x1a'.agency.v1.ListOperationResultsResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=operations/*}/results\x12\xa4\x01\n" +
+	"\x0fITEM_STATE_DONE\x10\x032\xcf\x02\n" +
+	"\x10OperationService\x12\x93\x01\n" +
+	"\x14ListOperationResults\x12&.agency.v1.ListOperationResultsRequest\x1a'.agency.v1.ListOperationResultsResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=operations/*}/results\x90\x02\x01\x12\xa4\x01\n" +
 	"\x0eRetryOperation\x12 .agency.v1.RetryOperationRequest\x1a\x1d.google.longrunning.Operation\"Q\xcaA&\n" +
 	"\x11OperationResponse\x12\x11OperationMetadata\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=operations/*}:retryB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 

@@ -1463,20 +1463,20 @@ const file_agency_v1_tags_proto_rawDesc = "" +
 	"\x12TaggedResourceType\x12$\n" +
 	" TAGGED_RESOURCE_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cTAGGED_RESOURCE_TYPE_ACCOUNT\x10\x01\x12!\n" +
-	"\x1dTAGGED_RESOURCE_TYPE_CAMPAIGN\x10\x022\x83\t\n" +
+	"\x1dTAGGED_RESOURCE_TYPE_CAMPAIGN\x10\x022\x93\t\n" +
 	"\n" +
-	"TagService\x12k\n" +
-	"\bListTags\x12\x1a.agency.v1.ListTagsRequest\x1a\x1b.agency.v1.ListTagsResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=workspaces/*}/tags\x12Z\n" +
-	"\x06GetTag\x12\x18.agency.v1.GetTagRequest\x1a\x0e.agency.v1.Tag\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=workspaces/*/tags/*}\x12e\n" +
+	"TagService\x12n\n" +
+	"\bListTags\x12\x1a.agency.v1.ListTagsRequest\x1a\x1b.agency.v1.ListTagsResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=workspaces/*}/tags\x90\x02\x01\x12]\n" +
+	"\x06GetTag\x12\x18.agency.v1.GetTagRequest\x1a\x0e.agency.v1.Tag\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=workspaces/*/tags/*}\x90\x02\x01\x12e\n" +
 	"\tCreateTag\x12\x1b.agency.v1.CreateTagRequest\x1a\x0e.agency.v1.Tag\"+\x82\xd3\xe4\x93\x02%:\x03tag\"\x1e/v1/{parent=workspaces/*}/tags\x12i\n" +
 	"\tUpdateTag\x12\x1b.agency.v1.UpdateTagRequest\x1a\x0e.agency.v1.Tag\"/\x82\xd3\xe4\x93\x02):\x03tag2\"/v1/{tag.name=workspaces/*/tags/*}\x12`\n" +
 	"\tDeleteTag\x12\x1b.agency.v1.DeleteTagRequest\x1a\x0e.agency.v1.Tag\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=workspaces/*/tags/*}\x12t\n" +
 	"\n" +
 	"AssignTags\x12\x1c.agency.v1.AssignTagsRequest\x1a\x16.google.protobuf.Empty\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=workspaces/*}/tags:assign\x12z\n" +
-	"\fUnassignTags\x12\x1e.agency.v1.UnassignTagsRequest\x1a\x16.google.protobuf.Empty\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{parent=workspaces/*}/tags:unassign\x12\x87\x01\n" +
-	"\x0fListTagMappings\x12!.agency.v1.ListTagMappingsRequest\x1a\".agency.v1.ListTagMappingsResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=workspaces/*}/tagMappings\x12\x7f\n" +
-	"\rListCampaigns\x12\x1f.agency.v1.ListCampaignsRequest\x1a .agency.v1.ListCampaignsResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=workspaces/*}/campaigns\x12{\n" +
-	"\fListAccounts\x12\x1e.agency.v1.ListAccountsRequest\x1a\x1f.agency.v1.ListAccountsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=workspaces/*}/accountsB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
+	"\fUnassignTags\x12\x1e.agency.v1.UnassignTagsRequest\x1a\x16.google.protobuf.Empty\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{parent=workspaces/*}/tags:unassign\x12\x8a\x01\n" +
+	"\x0fListTagMappings\x12!.agency.v1.ListTagMappingsRequest\x1a\".agency.v1.ListTagMappingsResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=workspaces/*}/tagMappings\x90\x02\x01\x12\x82\x01\n" +
+	"\rListCampaigns\x12\x1f.agency.v1.ListCampaignsRequest\x1a .agency.v1.ListCampaignsResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=workspaces/*}/campaigns\x90\x02\x01\x12~\n" +
+	"\fListAccounts\x12\x1e.agency.v1.ListAccountsRequest\x1a\x1f.agency.v1.ListAccountsResponse\"-\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=workspaces/*}/accounts\x90\x02\x01B;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (
 	file_agency_v1_tags_proto_rawDescOnce sync.Once

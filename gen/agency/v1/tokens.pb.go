@@ -579,14 +579,14 @@ const file_agency_v1_tokens_proto_rawDesc = "" +
 	"\fROLE_MANAGER\x10\x02\x12\f\n" +
 	"\bROLE_SDR\x10\x03\x12\x0f\n" +
 	"\vROLE_VIEWER\x10\x04\x12\x14\n" +
-	"\x10ROLE_PROVISIONER\x10\x052\x94\x03\n" +
+	"\x10ROLE_PROVISIONER\x10\x052\x9a\x03\n" +
 	"\fTokenService\x12g\n" +
 	"\vCreateToken\x12\x1d.agency.v1.CreateTokenRequest\x1a\x1e.agency.v1.CreateTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x05token\"\n" +
-	"/v1/tokens\x12U\n" +
-	"\bGetToken\x12\x1a.agency.v1.GetTokenRequest\x1a\x10.agency.v1.Token\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=tokens/*}\x12]\n" +
+	"/v1/tokens\x12X\n" +
+	"\bGetToken\x12\x1a.agency.v1.GetTokenRequest\x1a\x10.agency.v1.Token\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=tokens/*}\x90\x02\x01\x12`\n" +
 	"\n" +
-	"ListTokens\x12\x1c.agency.v1.ListTokensRequest\x1a\x1d.agency.v1.ListTokensResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/tokens\x12e\n" +
+	"ListTokens\x12\x1c.agency.v1.ListTokensRequest\x1a\x1d.agency.v1.ListTokensResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/tokens\x90\x02\x01\x12e\n" +
 	"\vRevokeToken\x12\x1d.agency.v1.RevokeTokenRequest\x1a\x10.agency.v1.Token\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=tokens/*}:revokeB;Z9github.com/agencyplane/agencyplane/gen/agency/v1;agencyv1b\x06proto3"
 
 var (

@@ -1179,12 +1179,12 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\x14registered_workspace\x18\x04 \x01(\tR\x13registeredWorkspace\x12%\n" +
 	"\x0eregistered_now\x18\x05 \x01(\bR\rregisteredNow\"i\n" +
 	"\x1dDiscoverSubWorkspacesResponse\x12H\n" +
-	"\x0esub_workspaces\x18\x01 \x03(\v2!.agency.v1.DiscoveredSubWorkspaceR\rsubWorkspaces2\x97\n" +
+	"\x0esub_workspaces\x18\x01 \x03(\v2!.agency.v1.DiscoveredSubWorkspaceR\rsubWorkspaces2\x9d\n" +
 	"\n" +
 	"\x10WorkspaceService\x12m\n" +
-	"\x0fCreateWorkspace\x12!.agency.v1.CreateWorkspaceRequest\x1a\x14.agency.v1.Workspace\"!\x82\xd3\xe4\x93\x02\x1b:\tworkspace\"\x0e/v1/workspaces\x12e\n" +
-	"\fGetWorkspace\x12\x1e.agency.v1.GetWorkspaceRequest\x1a\x14.agency.v1.Workspace\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=workspaces/*}\x12m\n" +
-	"\x0eListWorkspaces\x12 .agency.v1.ListWorkspacesRequest\x1a!.agency.v1.ListWorkspacesResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/workspaces\x12\x80\x01\n" +
+	"\x0fCreateWorkspace\x12!.agency.v1.CreateWorkspaceRequest\x1a\x14.agency.v1.Workspace\"!\x82\xd3\xe4\x93\x02\x1b:\tworkspace\"\x0e/v1/workspaces\x12h\n" +
+	"\fGetWorkspace\x12\x1e.agency.v1.GetWorkspaceRequest\x1a\x14.agency.v1.Workspace\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=workspaces/*}\x90\x02\x01\x12p\n" +
+	"\x0eListWorkspaces\x12 .agency.v1.ListWorkspacesRequest\x1a!.agency.v1.ListWorkspacesResponse\"\x19\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/workspaces\x90\x02\x01\x12\x80\x01\n" +
 	"\x0fUpdateWorkspace\x12!.agency.v1.UpdateWorkspaceRequest\x1a\x14.agency.v1.Workspace\"4\x82\xd3\xe4\x93\x02.:\tworkspace2!/v1/{workspace.name=workspaces/*}\x12m\n" +
 	"\x0fDeleteWorkspace\x12!.agency.v1.DeleteWorkspaceRequest\x1a\x16.google.protobuf.Empty\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/{name=workspaces/*}\x12\x93\x01\n" +
 	"\x19RotateWorkspaceCredential\x12+.agency.v1.RotateWorkspaceCredentialRequest\x1a\x14.agency.v1.Workspace\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=workspaces/*}:rotateCredential\x12u\n" +

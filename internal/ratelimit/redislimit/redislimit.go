@@ -12,17 +12,10 @@
 // about as much as all of its arithmetic, and this is the hot path (an
 // admitted call costs about 1.5 raw GETs; see BenchmarkAllow).
 //
-// # Redis Cluster
-//
-// A bucket's key carries the hash tag {<bucket>}, so a single-bucket call
-// works on Cluster. A multi-bucket call (a sub workspace acting through its admin)
-// names keys in different slots, which Cluster refuses; Allow then returns
-// ErrCrossSlot, which wraps ratelimit.ErrInvalid (a deployment error, not an
-// outage). Tagging a whole admin group with one slot would need the group's
-// shape at key-naming time and would move keys whenever links change, so we
-// don't: run the limiter on a non-cluster Redis (or Sentinel) when admin
-// traffic is limited, which is cheap, as the state is one small key per
-// active workspace.
+// agencyd builds only *redis.Client (one server, or a Sentinel deployment's
+// primary), never a Cluster or Ring client: a multi-bucket call (a sub
+// workspace acting through its admin) names several keys in one script,
+// which Redis Cluster would refuse across hash slots.
 //
 // # Failure policy
 //
@@ -31,9 +24,8 @@
 // ratelimit.ErrUnavailable (ratelimit.ErrTimeout when slow): fail closed.
 //
 // Configure a *redis.Client with ContextTimeoutEnabled: go-redis then honours
-// the deadline itself and the call runs inline. Otherwise (or for Cluster and
-// Ring clients, whose topology loading we don't trust to honour it) the call
-// runs on a helper goroutine that Allow stops waiting for at the timeout; that
+// the deadline itself and the call runs inline. Otherwise the call runs on a
+// helper goroutine that Allow stops waiting for at the timeout; that
 // costs a goroutine handoff (~60 µs on a loaded 2-core host), and an abandoned
 // call holds a pooled connection until the client's ReadTimeout. Either way, a
 // call abandoned at the timeout may still reach Redis and spend budget, which
@@ -81,10 +73,6 @@ const ttlSlack = 2 * time.Millisecond
 // fakeClockTTLSlack replaces ttlSlack under an injected clock (tests), where
 // real time, which expires keys, can outrun the fake one.
 const fakeClockTTLSlack = time.Minute
-
-// ErrCrossSlot: a multi-bucket call on Redis Cluster named buckets in
-// different hash slots. It wraps ratelimit.ErrInvalid.
-var ErrCrossSlot = fmt.Errorf("%w: buckets hash to different Redis Cluster slots", ratelimit.ErrInvalid)
 
 //go:embed gcra.lua
 var gcraSource string
@@ -249,8 +237,6 @@ func (l *Limiter) eval(ctx context.Context, keys []string, args []any) (any, err
 		return nil, ctx.Err()
 	case cctx.Err() != nil:
 		return nil, fmt.Errorf("%w after %v", ratelimit.ErrTimeout, l.timeout)
-	case redis.HasErrorPrefix(a.err, "CROSSSLOT"):
-		return nil, fmt.Errorf("%w: %w", ErrCrossSlot, a.err)
 	}
 	return nil, fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, a.err)
 }

@@ -68,18 +68,6 @@ func OverPrivileged(scopes []string) bool {
 	return slices.Contains(scopes, "all:all") || slices.Contains(scopes, "all:update")
 }
 
-// Grants reports whether scopes allow required ("resource:action"), with
-// Instantly's wildcards.
-func Grants(scopes []string, required string) bool {
-	res, act, _ := strings.Cut(required, ":")
-	for _, s := range scopes {
-		if s == required || s == res+":all" || s == "all:"+act || s == "all:all" {
-			return true
-		}
-	}
-	return false
-}
-
 // ListApiKeys implements agencyv1.ApiKeyServiceServer.
 func (s *Service) ListApiKeys(ctx context.Context, req *agencyv1.ListApiKeysRequest) (*agencyv1.ListApiKeysResponse, error) {
 	page, err := s.resolver.NewPage(req.GetPageSize(), defaultPageSize, req.GetPageToken(), "api-keys", req.GetParent())
@@ -107,7 +95,7 @@ func (s *Service) CreateApiKey(ctx context.Context, req *agencyv1.CreateApiKeyRe
 	if err != nil {
 		return nil, err
 	}
-	if req.GetStoreAsCredential() && !Grants(scopes, "workspaces:read") {
+	if req.GetStoreAsCredential() && !instantly.ScopeAllows(scopes, "workspaces:read") {
 		return nil, apierr.Field("store_as_credential", "the key's scopes must include workspaces:read for the control plane to verify it")
 	}
 	t, err := s.resolver.Resolve(ctx, req.GetParent())

@@ -158,7 +158,9 @@ func (s *Service) run(ctx context.Context, sel *agencyv1.WorkspaceSelector, dryR
 	resp := &agencyv1.FanoutResponse{DryRun: dryRun, Summary: &agencyv1.FanoutSummary{Total: int32(len(results))}}
 	for _, r := range results {
 		count(resp.Summary, r.Outcome)
-		resp.Results = append(resp.Results, toResult(r))
+		wr := toResult(r)
+		wr.DryRun = dryRun // the outcome is what would happen; nothing was written
+		resp.Results = append(resp.Results, wr)
 	}
 	resp.Summary.Duration = durationpb.New(time.Since(start))
 	return resp, nil

@@ -291,7 +291,7 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 			if running[ei] {
 				r.State = agencyv1.ItemState_ITEM_STATE_RUNNING
 			}
-			r.Result = &agencyv1.WorkspaceResult{Workspace: e.Workspace, Outcome: agencyv1.FanoutOutcome_FANOUT_OUTCOME_NOT_ATTEMPTED}
+			r.Result = &agencyv1.WorkspaceResult{Workspace: e.Workspace, Outcome: agencyv1.FanoutOutcome_FANOUT_OUTCOME_NOT_ATTEMPTED, DryRun: rec.DryRun}
 		}
 		if k := i - e.Offset; len(e.People) > 0 && int(e.People[k]) < len(people) {
 			r.Result.Email = people[e.People[k]]
