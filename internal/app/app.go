@@ -226,7 +226,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &longrunningpb.Operations_ServiceDesc, Impl: opsSvc, Gateway: server.RegisterOperationsGateway},
 			{Desc: &agencyv1.OperationService_ServiceDesc, Impl: opsSvc, Gateway: agencyv1.RegisterOperationServiceHandler},
 			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens(), pages), Gateway: agencyv1.RegisterTokenServiceHandler},
-			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client, pages), Gateway: agencyv1.RegisterAuditServiceHandler},
+			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client, pages, engine), Gateway: agencyv1.RegisterAuditServiceHandler},
 		},
 	})
 	if err != nil {

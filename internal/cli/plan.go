@@ -61,17 +61,35 @@ func (c *cli) readDesiredState(file string) ([]byte, error) {
 }
 
 // createPlan asks agencyd for the plan of data and pages through its
-// workspaces with changes (or that could not be read), in name order.
-func (c *cli) createPlan(ctx context.Context, data []byte) (*agencyv1.Plan, error) {
+// workspaces with changes (or that could not be read), in name order. With
+// longRunning the workspaces are read by an operation, followed with the
+// progress display until the plan is complete.
+func (c *cli) createPlan(ctx context.Context, data []byte, longRunning bool) (*agencyv1.Plan, error) {
 	api, err := c.desiredStateAPI()
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := c.call(ctx)
-	plan, err := api.CreatePlan(cctx, &agencyv1.CreatePlanRequest{DesiredState: string(data), View: agencyv1.PlanView_PLAN_VIEW_BASIC})
+	plan, err := api.CreatePlan(cctx, &agencyv1.CreatePlanRequest{DesiredState: string(data), View: agencyv1.PlanView_PLAN_VIEW_BASIC,
+		LongRunning: longRunning})
 	cancel()
 	if err != nil {
 		return nil, err
+	}
+	if longRunning {
+		done, err := c.follow(ctx, []string{plan.GetCreateOperation().GetName()}, "reading")
+		if err != nil {
+			return nil, err
+		}
+		if e := done[0].GetError(); e != nil {
+			return nil, failedErr(fmt.Sprintf("%s: %s", done[0].GetName(), e.GetMessage()))
+		}
+		cctx, cancel := c.call(ctx)
+		plan, err = api.GetPlan(cctx, &agencyv1.GetPlanRequest{Name: plan.GetName(), View: agencyv1.PlanView_PLAN_VIEW_BASIC})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	plan.Workspaces = nil
 	token := ""
@@ -228,6 +246,7 @@ func (c *cli) planDoc(p *agencyv1.Plan) error {
 
 func (c *cli) planCmd() *cobra.Command {
 	var file string
+	var longRunning bool
 	cmd := &cobra.Command{
 		Use:   "plan -f agency.yaml",
 		Short: "Show what applying a desired-state file would change (writes nothing)",
@@ -238,14 +257,18 @@ selected workspaces and writes nothing) and print a diff per workspace:
 
 Exit codes: 0 no changes, 3 changes, 1 failure (agencyd unreachable or a
 workspace could not be read), 2 usage or file errors. -o json prints
-{"plan": Plan, "changes": n} for CI.`,
+{"plan": Plan, "changes": n} for CI.
+
+--long-running reads the workspaces as a durable operation (for large
+agencies), followed with the progress bar; the plan is printed once every
+workspace was read.`,
 		Args: exactArgs(0, "no arguments (use -f FILE)"),
 		RunE: c.action(func(cmd *cobra.Command, _ []string) error {
 			data, err := c.readDesiredState(file)
 			if err != nil {
 				return err
 			}
-			plan, err := c.createPlan(cmd.Context(), data)
+			plan, err := c.createPlan(cmd.Context(), data, longRunning)
 			if err != nil {
 				return err
 			}
@@ -260,6 +283,7 @@ workspace could not be read), 2 usage or file errors. -o json prints
 		}),
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the desired-state file (YAML, version 1; - reads stdin)")
+	cmd.Flags().BoolVar(&longRunning, "long-running", false, "read the workspaces as an operation, followed with the progress bar (large agencies)")
 	return cmd
 }
 
@@ -277,7 +301,7 @@ func planExit(p *agencyv1.Plan) error {
 
 func (c *cli) applyCmd() *cobra.Command {
 	var file string
-	var yes, replan, detach bool
+	var yes, replan, detach, longRunning bool
 	cmd := &cobra.Command{
 		Use:   "apply -f agency.yaml",
 		Short: "Plan a desired-state file, confirm, apply it as an operation and follow it",
@@ -297,7 +321,7 @@ anything is written. Ctrl-C detaches; 'agencyctl ops watch' re-attaches.`,
 				return err
 			}
 			ctx := cmd.Context()
-			plan, err := c.createPlan(ctx, data)
+			plan, err := c.createPlan(ctx, data, longRunning)
 			if err != nil {
 				return err
 			}
@@ -337,6 +361,7 @@ anything is written. Ctrl-C detaches; 'agencyctl ops watch' re-attaches.`,
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&replan, "replan", false, "plan again a workspace that changed since the plan instead of skipping it")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start the apply, print the operation's name and return")
+	cmd.Flags().BoolVar(&longRunning, "long-running", false, "plan as an operation, followed with the progress bar (large agencies)")
 	return cmd
 }
 

@@ -15,8 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/identity/oidc"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
+	"github.com/agencyplane/agencyplane/internal/service/bulk"
 )
 
 // Config is agencyd's configuration.
@@ -92,6 +94,13 @@ func EnvName(flagName string) string {
 // Load parses args (without the program name). getenv is os.Getenv in main
 // and a map in tests.
 func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	// The fan-out engine's and FanoutService's defaults are the flags'
+	// defaults of the same settings: each default lives once, in its
+	// package's Options.SetDefaults.
+	var engineDefaults fanout.Options
+	engineDefaults.SetDefaults()
+	var fanoutDefaults bulk.Options
+	fanoutDefaults.SetDefaults()
 	c := &Config{}
 	fs := flag.NewFlagSet("agencyd", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -113,11 +122,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.IntVar(&c.RateRPS, "instantly-rps", 100, "Instantly's per-workspace limit per second")
 	fs.IntVar(&c.RateRPM, "instantly-rpm", 6000, "Instantly's per-workspace limit per minute")
 	fs.Float64Var(&c.RateHeadroom, "rate-headroom", 0.8, "share of each workspace's budget the control plane may use (the agency's other tools share the rest)")
-	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", 32, "workspaces one unary fan-out call works on at once (durable operations are not bound by it)")
-	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", 256, "cap of the items in flight per workspace in one replica; below it the limit follows the workspace's budget × measured upstream latency")
-	fs.IntVar(&c.MaxInflight, "max-inflight", 2000, "fan-out items in flight across all calls and operations of one replica")
+	fs.IntVar(&c.FanoutConcurrency, "fanout-concurrency", engineDefaults.Concurrency, "workspaces one unary fan-out call works on at once (durable operations are not bound by it)")
+	fs.IntVar(&c.FanoutPerWorkspace, "fanout-per-workspace", engineDefaults.PerWorkspace, "cap of the items in flight per workspace in one replica; below it the limit follows the workspace's budget × measured upstream latency")
+	fs.IntVar(&c.MaxInflight, "max-inflight", engineDefaults.MaxInflight, "fan-out items in flight across all calls and operations of one replica")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", time.Minute, "deadline of calls that come without one (REST calls never do); fan-outs use --fanout-timeout")
-	fs.DurationVar(&c.FanoutTimeout, "fanout-timeout", 5*time.Minute, "deadline of fan-out calls that come without one")
+	fs.DurationVar(&c.FanoutTimeout, "fanout-timeout", fanoutDefaults.DefaultTimeout, "deadline of fan-out calls that come without one")
 	fs.DurationVar(&c.ClaimTimeout, "claim-timeout", 30*time.Second, "how long a replica may go silent on an operation's work before another replica takes it over")
 	fs.DurationVar(&c.OperationRetention, "operation-retention", 7*24*time.Hour, "how long operations and their results are kept after they end")
 	fs.Int64Var(&c.MaxOperationItems, "max-operation-items", 100_000, "most items (workspaces × people) of one operation")

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agencyplane/agencyplane/internal/fanout"
+	"github.com/agencyplane/agencyplane/internal/service/bulk"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -97,5 +100,26 @@ func TestMaxInflight(t *testing.T) {
 		if _, err := Load(args, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "--max-inflight") {
 			t.Errorf("%v: err %v", args, err)
 		}
+	}
+}
+
+// TestDefaultsAreThePackages: a flag of a package's setting defaults to the
+// package's own default (its Options.SetDefaults), so agencyd and a package
+// used without flags (tests, tools) agree.
+func TestDefaultsAreThePackages(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e fanout.Options
+	e.SetDefaults()
+	if c.FanoutConcurrency != e.Concurrency || c.FanoutPerWorkspace != e.PerWorkspace || c.MaxInflight != e.MaxInflight {
+		t.Fatalf("fan-out flags %d/%d/%d, engine defaults %d/%d/%d",
+			c.FanoutConcurrency, c.FanoutPerWorkspace, c.MaxInflight, e.Concurrency, e.PerWorkspace, e.MaxInflight)
+	}
+	var b bulk.Options
+	b.SetDefaults()
+	if c.FanoutTimeout != b.DefaultTimeout {
+		t.Fatalf("--fanout-timeout %v, FanoutService default %v", c.FanoutTimeout, b.DefaultTimeout)
 	}
 }

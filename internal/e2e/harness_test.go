@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -363,9 +364,16 @@ func mustJSON(m proto.Message) []byte {
 }
 
 func (r *restAPI) Create(ctx context.Context, req *agencyv1.CreateWorkspaceRequest) (*agencyv1.Workspace, error) {
-	path := "/v1/workspaces"
+	q := url.Values{}
 	if req.GetWorkspaceId() != "" {
-		path += "?workspaceId=" + req.GetWorkspaceId()
+		q.Set("workspaceId", req.GetWorkspaceId())
+	}
+	if req.GetSubWorkspaceId() != "" {
+		q.Set("subWorkspaceId", req.GetSubWorkspaceId())
+	}
+	path := "/v1/workspaces"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var body []byte // no body at all: the gateway leaves workspace unset
 	if req.GetWorkspace() != nil {

@@ -381,8 +381,9 @@ func TestOperationSecretsToCreatorOnly(t *testing.T) {
 	}
 }
 
-// TestOperationBeyondThousandWorkspaces: a unary fan-out refuses a
-// selection above 1,000 workspaces; the same selection as an operation
+// TestOperationBeyondThousandWorkspaces: a unary fan-out (and the
+// cross-workspace audit-log read) refuses a selection above 1,000
+// workspaces; the same selection as an operation
 // reaches every one of them.
 func TestOperationBeyondThousandWorkspaces(t *testing.T) {
 	if testing.Short() {
@@ -411,6 +412,7 @@ func TestOperationBeyondThousandWorkspaces(t *testing.T) {
 	sel := &agencyv1.WorkspaceSelector{LabelSelector: "team=big"}
 	err := inv.Invoke(ctx, "agency.v1.FanoutService/EnsureTagEverywhere", &agencyv1.EnsureTagEverywhereRequest{Selector: sel, Label: "q3"}, &agencyv1.FanoutResponse{})
 	wantField(t, wantCode(t, err, codes.InvalidArgument), "selector")
+	wantAuditLogsRefuseOverLimit(t, inv, "team=big")
 	resp := &agencyv1.FanoutResponse{}
 	if err := inv.Invoke(ctx, "agency.v1.FanoutService/EnsureTagEverywhere", &agencyv1.EnsureTagEverywhereRequest{Selector: sel, Label: "q3", LongRunning: true}, resp); err != nil {
 		t.Fatal(err)

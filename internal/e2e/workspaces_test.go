@@ -215,6 +215,20 @@ func TestBadInput(t *testing.T) {
 			_, err := a.Create(ctx, &agencyv1.CreateWorkspaceRequest{Workspace: &agencyv1.Workspace{DisplayName: "X"}})
 			return err
 		}, "workspace.api_key"},
+		{"api key with an admin workspace", func(ctx context.Context, a api) error {
+			_, err := a.Create(ctx, &agencyv1.CreateWorkspaceRequest{SubWorkspaceId: "0b7d3f4e-8c1a-4a57-9a0e-3c2f1d5e6a7b",
+				Workspace: &agencyv1.Workspace{DisplayName: "X", ApiKey: &key, AdminWorkspace: "workspaces/admin"}})
+			return err
+		}, "workspace.api_key"},
+		{"admin workspace without sub workspace id", func(ctx context.Context, a api) error {
+			_, err := a.Create(ctx, &agencyv1.CreateWorkspaceRequest{Workspace: &agencyv1.Workspace{DisplayName: "X", AdminWorkspace: "workspaces/admin"}})
+			return err
+		}, "sub_workspace_id"},
+		{"sub workspace id without admin workspace", func(ctx context.Context, a api) error {
+			_, err := a.Create(ctx, &agencyv1.CreateWorkspaceRequest{SubWorkspaceId: "0b7d3f4e-8c1a-4a57-9a0e-3c2f1d5e6a7b",
+				Workspace: &agencyv1.Workspace{DisplayName: "X", ApiKey: &key}})
+			return err
+		}, "sub_workspace_id"},
 		{"api key with spaces", func(ctx context.Context, a api) error {
 			k := "has spaces in it"
 			_, err := a.Create(ctx, &agencyv1.CreateWorkspaceRequest{Workspace: &agencyv1.Workspace{DisplayName: "X", ApiKey: &k}})

@@ -48,9 +48,9 @@ type Result[T any] struct {
 	Duration  time.Duration
 }
 
-// Options tunes an Engine; zero values take the defaults.
+// Options tunes an Engine; zero values take the defaults (SetDefaults).
 type Options struct {
-	// Concurrency is the most items one Run works on at once (default 16).
+	// Concurrency is the most items one Run works on at once (default 32).
 	// RunOptions.Unbounded lifts it for one Run; Do never has it.
 	Concurrency int
 	// PerWorkspace caps the items in flight for one workspace across all
@@ -110,23 +110,30 @@ type wsSlot struct {
 	refs int
 }
 
-// New returns an Engine.
+// SetDefaults gives every unset (zero or negative) field its default: the
+// one place the engine's defaults live (agencyd's flags take theirs from
+// here).
+func (o *Options) SetDefaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.PerWorkspace <= 0 {
+		o.PerWorkspace = 256
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 2000
+	}
+	if o.MinMargin <= 0 {
+		o.MinMargin = 50 * time.Millisecond
+	}
+	if o.MaxMargin <= 0 {
+		o.MaxMargin = 2 * time.Second
+	}
+}
+
+// New returns an Engine; unset options take their defaults (SetDefaults).
 func New(opts Options) *Engine {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 16
-	}
-	if opts.PerWorkspace <= 0 {
-		opts.PerWorkspace = 256
-	}
-	if opts.MaxInflight <= 0 {
-		opts.MaxInflight = 2000
-	}
-	if opts.MinMargin <= 0 {
-		opts.MinMargin = 50 * time.Millisecond
-	}
-	if opts.MaxMargin <= 0 {
-		opts.MaxMargin = 2 * time.Second
-	}
+	opts.SetDefaults()
 	return &Engine{opts: opts, ws: map[string]*wsSlot{}}
 }
 

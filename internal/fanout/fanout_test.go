@@ -396,3 +396,24 @@ func TestDoWaitsAndGivesUp(t *testing.T) {
 		t.Fatalf("left behind: %d running, %d queued, %d workspaces", n, q, slots)
 	}
 }
+
+// TestSetDefaults: unset fields take the defaults, set ones are kept, and
+// New applies them.
+func TestSetDefaults(t *testing.T) {
+	var o Options
+	o.SetDefaults()
+	want := Options{Concurrency: 32, PerWorkspace: 256, MaxInflight: 2000, MinMargin: 50 * time.Millisecond, MaxMargin: 2 * time.Second}
+	if o.Concurrency != want.Concurrency || o.PerWorkspace != want.PerWorkspace || o.MaxInflight != want.MaxInflight ||
+		o.MinMargin != want.MinMargin || o.MaxMargin != want.MaxMargin {
+		t.Fatalf("defaults %+v, want %+v", o, want)
+	}
+	set := Options{Concurrency: 3, PerWorkspace: 4, MaxInflight: 5, MinMargin: time.Millisecond, MaxMargin: time.Second}
+	got := set
+	got.SetDefaults()
+	if got.Concurrency != 3 || got.PerWorkspace != 4 || got.MaxInflight != 5 || got.MinMargin != time.Millisecond || got.MaxMargin != time.Second {
+		t.Fatalf("set fields changed: %+v", got)
+	}
+	if e := New(Options{}); e.opts.Concurrency != want.Concurrency || e.opts.MaxInflight != want.MaxInflight {
+		t.Fatalf("New kept unset options: %+v", e.opts)
+	}
+}

@@ -295,11 +295,31 @@ func validationError(err error) error {
 	vs := make([]apierr.Violation, 0, len(verr.Violations))
 	for _, v := range verr.Violations {
 		vs = append(vs, apierr.Violation{
-			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+			Field:       violationField(v),
 			Description: violationText(v),
 		})
 	}
 	return apierr.InvalidArgument(vs...)
+}
+
+// violationField is the path of the field a violation is about. A message
+// rule (a cross-field CEL rule) has no field of its own: one about a single
+// field says which in its id, "{field path}-{rule}" (a field path has no
+// '-'), relative to the message; one without (e.g. a message oneof rule)
+// is about the message, i.e. the field that holds it ("selector").
+func violationField(v *protovalidate.Violation) string {
+	field := protovalidate.FieldPathString(v.Proto.GetField())
+	if v.FieldDescriptor != nil || len(v.Proto.GetRule().GetElements()) > 0 {
+		return field // a field's rule, or a standard rule (it has a rule path)
+	}
+	sub, _, ok := strings.Cut(v.Proto.GetRuleId(), "-")
+	switch {
+	case !ok || sub == "":
+		return field
+	case field == "":
+		return sub
+	}
+	return field + "." + sub
 }
 
 // violationText is protovalidate's message, except where it shows users

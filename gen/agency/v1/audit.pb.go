@@ -9,6 +9,7 @@ package agencyv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -320,7 +321,8 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 // Request for AuditService.ListInstantlyAuditLogs.
 type ListInstantlyAuditLogsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Label selector of the workspaces to read; empty = all in scope.
+	// Label selector of the workspaces to read; empty = all in scope. It may
+	// select at most 1,000 workspaces (INVALID_ARGUMENT otherwise).
 	Filter string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
 	// Entries per workspace to read, 1-1000; 0 means 100. The merged answer
 	// holds at most this many entries.
@@ -460,10 +462,14 @@ type WorkspaceError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "workspaces/{workspace}".
 	Workspace string `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	// The gRPC code name.
+	// The gRPC code name (status.code as a name).
 	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
-	// What went wrong.
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// What went wrong (status.message).
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The error with its details (ErrorInfo reason, RetryInfo...), as every
+	// fan-out result reports it. NOT_ATTEMPTED and TIMED_OUT workspaces
+	// (the deadline came first) are DEADLINE_EXCEEDED.
+	Status        *status.Status `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +523,13 @@ func (x *WorkspaceError) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *WorkspaceError) GetStatus() *status.Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
 }
 
 // Response of AuditService.ListInstantlyAuditLogs.
@@ -578,7 +591,7 @@ var File_agency_v1_audit_proto protoreflect.FileDescriptor
 
 const file_agency_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x15agency/v1/audit.proto\x12\tagency.v1\x1a\x1aagency/v1/audit_logs.proto\x1a\x16agency/v1/tokens.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x03\n" +
+	"\x15agency/v1/audit.proto\x12\tagency.v1\x1a\x1aagency/v1/audit_logs.proto\x1a\x16agency/v1/tokens.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x80\x03\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
@@ -621,11 +634,12 @@ const file_agency_v1_audit_proto_rawDesc = "" +
 	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\\\n" +
 	"\x11WorkspaceAuditLog\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12)\n" +
-	"\x05entry\x18\x02 \x01(\v2\x13.agency.v1.AuditLogR\x05entry\"\\\n" +
+	"\x05entry\x18\x02 \x01(\v2\x13.agency.v1.AuditLogR\x05entry\"\x88\x01\n" +
 	"\x0eWorkspaceError\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x8b\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12*\n" +
+	"\x06status\x18\x04 \x01(\v2\x12.google.rpc.StatusR\x06status\"\x8b\x01\n" +
 	"\x1eListInstantlyAuditLogsResponse\x126\n" +
 	"\aentries\x18\x01 \x03(\v2\x1c.agency.v1.WorkspaceAuditLogR\aentries\x121\n" +
 	"\x06errors\x18\x02 \x03(\v2\x19.agency.v1.WorkspaceErrorR\x06errors2\x88\x02\n" +
@@ -658,6 +672,7 @@ var file_agency_v1_audit_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),          // 7: google.protobuf.Timestamp
 	(Role)(0),                              // 8: agency.v1.Role
 	(*AuditLog)(nil),                       // 9: agency.v1.AuditLog
+	(*status.Status)(nil),                  // 10: google.rpc.Status
 }
 var file_agency_v1_audit_proto_depIdxs = []int32{
 	7,  // 0: agency.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
@@ -667,17 +682,18 @@ var file_agency_v1_audit_proto_depIdxs = []int32{
 	7,  // 4: agency.v1.ListInstantlyAuditLogsRequest.start_time:type_name -> google.protobuf.Timestamp
 	7,  // 5: agency.v1.ListInstantlyAuditLogsRequest.end_time:type_name -> google.protobuf.Timestamp
 	9,  // 6: agency.v1.WorkspaceAuditLog.entry:type_name -> agency.v1.AuditLog
-	4,  // 7: agency.v1.ListInstantlyAuditLogsResponse.entries:type_name -> agency.v1.WorkspaceAuditLog
-	5,  // 8: agency.v1.ListInstantlyAuditLogsResponse.errors:type_name -> agency.v1.WorkspaceError
-	1,  // 9: agency.v1.AuditService.ListEvents:input_type -> agency.v1.ListEventsRequest
-	3,  // 10: agency.v1.AuditService.ListInstantlyAuditLogs:input_type -> agency.v1.ListInstantlyAuditLogsRequest
-	2,  // 11: agency.v1.AuditService.ListEvents:output_type -> agency.v1.ListEventsResponse
-	6,  // 12: agency.v1.AuditService.ListInstantlyAuditLogs:output_type -> agency.v1.ListInstantlyAuditLogsResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 7: agency.v1.WorkspaceError.status:type_name -> google.rpc.Status
+	4,  // 8: agency.v1.ListInstantlyAuditLogsResponse.entries:type_name -> agency.v1.WorkspaceAuditLog
+	5,  // 9: agency.v1.ListInstantlyAuditLogsResponse.errors:type_name -> agency.v1.WorkspaceError
+	1,  // 10: agency.v1.AuditService.ListEvents:input_type -> agency.v1.ListEventsRequest
+	3,  // 11: agency.v1.AuditService.ListInstantlyAuditLogs:input_type -> agency.v1.ListInstantlyAuditLogsRequest
+	2,  // 12: agency.v1.AuditService.ListEvents:output_type -> agency.v1.ListEventsResponse
+	6,  // 13: agency.v1.AuditService.ListInstantlyAuditLogs:output_type -> agency.v1.ListInstantlyAuditLogsResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_agency_v1_audit_proto_init() }

@@ -775,9 +775,12 @@ type Plan struct {
 	// The operation that applied it ("operations/{id}"), once applied.
 	ApplyOperation string `protobuf:"bytes,10,opt,name=apply_operation,json=applyOperation,proto3" json:"apply_operation,omitempty"`
 	// Every workspace, in name order (PLAN_VIEW_FULL only).
-	Workspaces    []*WorkspacePlan `protobuf:"bytes,11,rep,name=workspaces,proto3" json:"workspaces,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Workspaces []*WorkspacePlan `protobuf:"bytes,11,rep,name=workspaces,proto3" json:"workspaces,omitempty"`
+	// With long_running: the operation reading the workspaces
+	// ("operations/{id}", the same id as the plan's).
+	CreateOperation *longrunningpb.Operation `protobuf:"bytes,12,opt,name=create_operation,json=createOperation,proto3" json:"create_operation,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -887,13 +890,25 @@ func (x *Plan) GetWorkspaces() []*WorkspacePlan {
 	return nil
 }
 
+func (x *Plan) GetCreateOperation() *longrunningpb.Operation {
+	if x != nil {
+		return x.CreateOperation
+	}
+	return nil
+}
+
 // Request for DesiredStateService.CreatePlan.
 type CreatePlanRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The file's text (YAML, version 1; see schemas/agency.schema.json).
 	DesiredState string `protobuf:"bytes,1,opt,name=desired_state,json=desiredState,proto3" json:"desired_state,omitempty"`
 	// How much of the plan to return (default BASIC).
-	View          PlanView `protobuf:"varint,2,opt,name=view,proto3,enum=agency.v1.PlanView" json:"view,omitempty"`
+	View PlanView `protobuf:"varint,2,opt,name=view,proto3,enum=agency.v1.PlanView" json:"view,omitempty"`
+	// Read the workspaces as a durable operation (one item per workspace,
+	// each item's result its WorkspacePlan): the response carries only `name`
+	// ("plans/{id}", the operation's id) and `create_operation`; GetPlan finds
+	// the plan once every workspace was read.
+	LongRunning   bool `protobuf:"varint,3,opt,name=long_running,json=longRunning,proto3" json:"long_running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -940,6 +955,13 @@ func (x *CreatePlanRequest) GetView() PlanView {
 		return x.View
 	}
 	return PlanView_PLAN_VIEW_UNSPECIFIED
+}
+
+func (x *CreatePlanRequest) GetLongRunning() bool {
+	if x != nil {
+		return x.LongRunning
+	}
+	return false
 }
 
 // Request for DesiredStateService.GetPlan.
@@ -1611,7 +1633,7 @@ const file_agency_v1_desired_state_proto_rawDesc = "" +
 	"\x04kept\x18\b \x01(\x05R\x04kept\"z\n" +
 	"\rRemovalLimits\x12;\n" +
 	"\x1amax_removals_per_workspace\x18\x01 \x01(\x05R\x17maxRemovalsPerWorkspace\x12,\n" +
-	"\x12max_removals_total\x18\x02 \x01(\x05R\x10maxRemovalsTotal\"\xe7\x03\n" +
+	"\x12max_removals_total\x18\x02 \x01(\x05R\x10maxRemovalsTotal\"\xb1\x04\n" +
 	"\x04Plan\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acreator\x18\x02 \x01(\tR\acreator\x12;\n" +
@@ -1628,10 +1650,12 @@ const file_agency_v1_desired_state_proto_rawDesc = "" +
 	" \x01(\tR\x0eapplyOperation\x128\n" +
 	"\n" +
 	"workspaces\x18\v \x03(\v2\x18.agency.v1.WorkspacePlanR\n" +
-	"workspaces\"{\n" +
+	"workspaces\x12H\n" +
+	"\x10create_operation\x18\f \x01(\v2\x1d.google.longrunning.OperationR\x0fcreateOperation\"\x9e\x01\n" +
 	"\x11CreatePlanRequest\x123\n" +
 	"\rdesired_state\x18\x01 \x01(\tB\x0e\xe0A\x02\xbaH\br\x06\x10\x01(\x80\x80@R\fdesiredState\x121\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x13.agency.v1.PlanViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"c\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x13.agency.v1.PlanViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\x12!\n" +
+	"\flong_running\x18\x03 \x01(\bR\vlongRunning\"c\n" +
 	"\x0eGetPlanRequest\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xe0A\x02\xbaH\x04r\x02\x10\x01R\x04name\x121\n" +
@@ -1760,8 +1784,8 @@ var file_agency_v1_desired_state_proto_goTypes = []any{
 	(MemberRole)(0),                    // 20: agency.v1.MemberRole
 	(*status.Status)(nil),              // 21: google.rpc.Status
 	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 23: google.protobuf.Duration
-	(*longrunningpb.Operation)(nil),    // 24: google.longrunning.Operation
+	(*longrunningpb.Operation)(nil),    // 23: google.longrunning.Operation
+	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
 }
 var file_agency_v1_desired_state_proto_depIdxs = []int32{
 	0,  // 0: agency.v1.Change.kind:type_name -> agency.v1.ChangeKind
@@ -1779,33 +1803,34 @@ var file_agency_v1_desired_state_proto_depIdxs = []int32{
 	7,  // 12: agency.v1.Plan.summary:type_name -> agency.v1.PlanSummary
 	8,  // 13: agency.v1.Plan.limits:type_name -> agency.v1.RemovalLimits
 	6,  // 14: agency.v1.Plan.workspaces:type_name -> agency.v1.WorkspacePlan
-	3,  // 15: agency.v1.CreatePlanRequest.view:type_name -> agency.v1.PlanView
-	3,  // 16: agency.v1.GetPlanRequest.view:type_name -> agency.v1.PlanView
-	6,  // 17: agency.v1.ListPlanWorkspacesResponse.workspaces:type_name -> agency.v1.WorkspacePlan
-	4,  // 18: agency.v1.DriftItem.change:type_name -> agency.v1.Change
-	22, // 19: agency.v1.DriftItem.first_seen_time:type_name -> google.protobuf.Timestamp
-	21, // 20: agency.v1.DriftError.status:type_name -> google.rpc.Status
-	23, // 21: agency.v1.Drift.interval:type_name -> google.protobuf.Duration
-	22, // 22: agency.v1.Drift.apply_time:type_name -> google.protobuf.Timestamp
-	22, // 23: agency.v1.Drift.check_time:type_name -> google.protobuf.Timestamp
-	18, // 24: agency.v1.Drift.summary:type_name -> agency.v1.DriftSummary
-	16, // 25: agency.v1.Drift.items:type_name -> agency.v1.DriftItem
-	17, // 26: agency.v1.Drift.errors:type_name -> agency.v1.DriftError
-	10, // 27: agency.v1.DesiredStateService.CreatePlan:input_type -> agency.v1.CreatePlanRequest
-	11, // 28: agency.v1.DesiredStateService.GetPlan:input_type -> agency.v1.GetPlanRequest
-	12, // 29: agency.v1.DesiredStateService.ListPlanWorkspaces:input_type -> agency.v1.ListPlanWorkspacesRequest
-	14, // 30: agency.v1.DesiredStateService.ApplyPlan:input_type -> agency.v1.ApplyPlanRequest
-	15, // 31: agency.v1.DesiredStateService.GetDrift:input_type -> agency.v1.GetDriftRequest
-	9,  // 32: agency.v1.DesiredStateService.CreatePlan:output_type -> agency.v1.Plan
-	9,  // 33: agency.v1.DesiredStateService.GetPlan:output_type -> agency.v1.Plan
-	13, // 34: agency.v1.DesiredStateService.ListPlanWorkspaces:output_type -> agency.v1.ListPlanWorkspacesResponse
-	24, // 35: agency.v1.DesiredStateService.ApplyPlan:output_type -> google.longrunning.Operation
-	19, // 36: agency.v1.DesiredStateService.GetDrift:output_type -> agency.v1.Drift
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	23, // 15: agency.v1.Plan.create_operation:type_name -> google.longrunning.Operation
+	3,  // 16: agency.v1.CreatePlanRequest.view:type_name -> agency.v1.PlanView
+	3,  // 17: agency.v1.GetPlanRequest.view:type_name -> agency.v1.PlanView
+	6,  // 18: agency.v1.ListPlanWorkspacesResponse.workspaces:type_name -> agency.v1.WorkspacePlan
+	4,  // 19: agency.v1.DriftItem.change:type_name -> agency.v1.Change
+	22, // 20: agency.v1.DriftItem.first_seen_time:type_name -> google.protobuf.Timestamp
+	21, // 21: agency.v1.DriftError.status:type_name -> google.rpc.Status
+	24, // 22: agency.v1.Drift.interval:type_name -> google.protobuf.Duration
+	22, // 23: agency.v1.Drift.apply_time:type_name -> google.protobuf.Timestamp
+	22, // 24: agency.v1.Drift.check_time:type_name -> google.protobuf.Timestamp
+	18, // 25: agency.v1.Drift.summary:type_name -> agency.v1.DriftSummary
+	16, // 26: agency.v1.Drift.items:type_name -> agency.v1.DriftItem
+	17, // 27: agency.v1.Drift.errors:type_name -> agency.v1.DriftError
+	10, // 28: agency.v1.DesiredStateService.CreatePlan:input_type -> agency.v1.CreatePlanRequest
+	11, // 29: agency.v1.DesiredStateService.GetPlan:input_type -> agency.v1.GetPlanRequest
+	12, // 30: agency.v1.DesiredStateService.ListPlanWorkspaces:input_type -> agency.v1.ListPlanWorkspacesRequest
+	14, // 31: agency.v1.DesiredStateService.ApplyPlan:input_type -> agency.v1.ApplyPlanRequest
+	15, // 32: agency.v1.DesiredStateService.GetDrift:input_type -> agency.v1.GetDriftRequest
+	9,  // 33: agency.v1.DesiredStateService.CreatePlan:output_type -> agency.v1.Plan
+	9,  // 34: agency.v1.DesiredStateService.GetPlan:output_type -> agency.v1.Plan
+	13, // 35: agency.v1.DesiredStateService.ListPlanWorkspaces:output_type -> agency.v1.ListPlanWorkspacesResponse
+	23, // 36: agency.v1.DesiredStateService.ApplyPlan:output_type -> google.longrunning.Operation
+	19, // 37: agency.v1.DesiredStateService.GetDrift:output_type -> agency.v1.Drift
+	33, // [33:38] is the sub-list for method output_type
+	28, // [28:33] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_agency_v1_desired_state_proto_init() }

@@ -1840,11 +1840,14 @@ var File_agency_v1_fanout_proto protoreflect.FileDescriptor
 
 const file_agency_v1_fanout_proto_rawDesc = "" +
 	"\n" +
-	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/desired_state.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xae\x01\n" +
+	"\x16agency/v1/fanout.proto\x12\tagency.v1\x1a\x18agency/v1/api_keys.proto\x1a\x1dagency/v1/desired_state.proto\x1a\x1dagency/v1/group_members.proto\x1a\x17agency/v1/members.proto\x1a\x14agency/v1/tags.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#google/longrunning/operations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\"\xd3\x01\n" +
 	"\x11WorkspaceSelector\x12V\n" +
 	"\x05names\x18\x01 \x03(\tB@\xbaH=\x92\x01:\x10\xe8\a\x18\x01\"3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x05names\x12/\n" +
 	"\x0elabel_selector\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\rlabelSelector\x12\x10\n" +
-	"\x03all\x18\x03 \x01(\bR\x03all\"X\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all:#\xbaH \"\x1e\n" +
+	"\x05names\n" +
+	"\x0elabel_selector\n" +
+	"\x03all\x10\x01\"X\n" +
 	"\rCreatedApiKey\x12*\n" +
 	"\aapi_key\x18\x01 \x01(\v2\x11.agency.v1.ApiKeyR\x06apiKey\x12\x1b\n" +
 	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"c\n" +

@@ -1113,13 +1113,18 @@ const file_agency_v1_workspace_proto_rawDesc = "" +
 	"\x18STATE_WORKSPACE_MISMATCH\x10\x03\x12\x1e\n" +
 	"\x1aSTATE_UPSTREAM_UNAVAILABLE\x10\x04B\n" +
 	"\n" +
-	"\b_api_key\"\x93\x02\n" +
+	"\b_api_key\"\xbc\b\n" +
 	"\x16CreateWorkspaceRequest\x12=\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x14.agency.v1.WorkspaceB\t\xe0A\x02\xbaH\x03\xc8\x01\x01R\tworkspace\x12T\n" +
 	"\fworkspace_id\x18\x02 \x01(\tB1\xe0A\x01\xbaH+\xd8\x01\x01r&2$^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\vworkspaceId\x128\n" +
 	"\x10sub_workspace_id\x18\x03 \x01(\tB\x0e\xe0A\x01\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x0esubWorkspaceId\x12*\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"d\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId:\xa6\x06\xbaH\xa2\x06\x1ap\n" +
+	"\x1fworkspace.display_name-required\x12\vis required\x1a@this.workspace.display_name.matches(r'[^\\t\\n\\v\\f\\r\\x{85}\\p{Z}]')\x1a\xc0\x01\n" +
+	"\x1aworkspace.api_key-required\x12;is required (or register through workspace.admin_workspace)\x1aethis.workspace.admin_workspace != '' || (has(this.workspace.api_key) && this.workspace.api_key != '')\x1a\xbf\x01\n" +
+	"&workspace.api_key-with-admin-workspace\x12Omust be empty with workspace.admin_workspace: the admin workspace's key is used\x1aDthis.workspace.admin_workspace == '' || !has(this.workspace.api_key)\x1a\x8c\x01\n" +
+	"\x19sub_workspace_id-required\x12*is required with workspace.admin_workspace\x1aCthis.workspace.admin_workspace == '' || this.sub_workspace_id != ''\x1a\x99\x01\n" +
+	"%sub_workspace_id-admin-workspace-only\x12+is only used with workspace.admin_workspace\x1aCthis.workspace.admin_workspace != '' || this.sub_workspace_id == ''\"d\n" +
 	"\x13GetWorkspaceRequest\x12M\n" +
 	"\x04name\x18\x01 \x01(\tB9\xe0A\x02\xbaH3r12/^workspaces/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$R\x04name\"\x8b\x01\n" +
 	"\x15ListWorkspacesRequest\x12'\n" +

@@ -655,6 +655,12 @@ type AgencyV1CreatePlanRequest struct {
 	// DesiredState The file's text (YAML, version 1; see schemas/agency.schema.json).
 	DesiredState string `json:"desiredState"`
 
+	// LongRunning Read the workspaces as a durable operation (one item per workspace,
+	// each item's result its WorkspacePlan): the response carries only `name`
+	// ("plans/{id}", the operation's id) and `create_operation`; GetPlan finds
+	// the plan once every workspace was read.
+	LongRunning *bool `json:"longRunning,omitempty"`
+
 	// View How much of a plan to return.
 	//
 	//  - PLAN_VIEW_BASIC: Everything but the workspaces (page them with ListPlanWorkspaces).
@@ -1416,6 +1422,10 @@ type AgencyV1Plan struct {
 	// ApplyOperation The operation that applied it ("operations/{id}"), once applied.
 	ApplyOperation *string `json:"applyOperation,omitempty"`
 
+	// CreateOperation This resource represents a long-running operation that is the result of a
+	// network API call.
+	CreateOperation *GoogleLongrunningOperation `json:"createOperation,omitempty"`
+
 	// CreateTime When it was made.
 	CreateTime *time.Time `json:"createTime,omitempty"`
 
@@ -1760,11 +1770,20 @@ type AgencyV1WorkspaceAuditLog struct {
 
 // AgencyV1WorkspaceError A workspace that could not be read.
 type AgencyV1WorkspaceError struct {
-	// Code The gRPC code name.
+	// Code The gRPC code name (status.code as a name).
 	Code *string `json:"code,omitempty"`
 
-	// Message What went wrong.
+	// Message What went wrong (status.message).
 	Message *string `json:"message,omitempty"`
+
+	// Status The `Status` type defines a logical error model that is suitable for
+	// different programming environments, including REST APIs and RPC APIs. It is
+	// used by [gRPC](https://github.com/grpc). Each `Status` message contains
+	// three pieces of data: error code, error message, and error details.
+	//
+	// You can find out more about this error model and how to work with it in the
+	// [API Design Guide](https://cloud.google.com/apis/design/errors).
+	Status *GoogleRpcStatus `json:"status,omitempty"`
 
 	// Workspace "workspaces/{workspace}".
 	Workspace *string `json:"workspace,omitempty"`
@@ -2274,7 +2293,8 @@ type DesiredStateServiceGetDriftParams struct {
 
 // AuditServiceListInstantlyAuditLogsParams defines parameters for AuditServiceListInstantlyAuditLogs.
 type AuditServiceListInstantlyAuditLogsParams struct {
-	// Filter Label selector of the workspaces to read; empty = all in scope.
+	// Filter Label selector of the workspaces to read; empty = all in scope. It may
+	// select at most 1,000 workspaces (INVALID_ARGUMENT otherwise).
 	Filter *string `form:"filter,omitempty" json:"filter,omitempty"`
 
 	// PageSize Entries per workspace to read, 1-1000; 0 means 100. The merged answer

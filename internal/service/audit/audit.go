@@ -7,16 +7,15 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
@@ -34,13 +33,13 @@ type Service struct {
 	resolver   *upstream.Resolver
 	client     *instantly.Client
 	pages      *pagetoken.Codec
-	// Concurrency bounds the workspaces read at once.
-	Concurrency int
+	engine     *fanout.Engine
 }
 
-// New returns the service.
-func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, pages *pagetoken.Codec) *Service {
-	return &Service{audit: a, workspaces: ws, resolver: r, client: c, pages: pages, Concurrency: 8}
+// New returns the service; ListInstantlyAuditLogs reads the workspaces
+// through e.
+func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, pages *pagetoken.Codec, e *fanout.Engine) *Service {
+	return &Service{audit: a, workspaces: ws, resolver: r, client: c, pages: pages, engine: e}
 }
 
 // ListEvents implements agencyv1.AuditServiceServer.
@@ -117,10 +116,16 @@ func allVisible(wss []string, visible func(string) bool) bool {
 	return true
 }
 
-// maxWorkspaces bounds one cross-workspace read.
-const maxWorkspaces = 1000
+// MaxWorkspaces bounds one cross-workspace read, as it bounds a unary
+// fan-out: a filter that selects more is INVALID_ARGUMENT, never a silent
+// cut.
+const MaxWorkspaces = 1000
 
-// ListInstantlyAuditLogs implements agencyv1.AuditServiceServer.
+// ListInstantlyAuditLogs implements agencyv1.AuditServiceServer: the
+// selected workspaces are read through the fan-out engine (its limits, its
+// deadline margin, one result per workspace) and their entries merged
+// newest first; a workspace that cannot be read is an error entry with its
+// google.rpc.Status and never fails the call.
 func (s *Service) ListInstantlyAuditLogs(ctx context.Context, req *agencyv1.ListInstantlyAuditLogsRequest) (*agencyv1.ListInstantlyAuditLogsResponse, error) {
 	sel, err := labels.Parse(req.GetFilter())
 	if err != nil {
@@ -140,29 +145,33 @@ func (s *Service) ListInstantlyAuditLogs(ctx context.Context, req *agencyv1.List
 	if req.EndTime != nil {
 		params.EndDate = req.GetEndTime().AsTime().UTC().Format(time.RFC3339)
 	}
-	wss, err := s.workspaces.List(ctx, store.ListQuery{Limit: maxWorkspaces, Match: sel.Matches})
+	wss, err := s.workspaces.List(ctx, store.ListQuery{Limit: MaxWorkspaces + 1, Match: sel.Matches})
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	out := &agencyv1.ListInstantlyAuditLogsResponse{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.Concurrency)
-	for _, w := range wss {
-		g.Go(func() error {
-			entries, err := s.read(gctx, w, params)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				st := status.Convert(apierr.FromError(err))
-				out.Errors = append(out.Errors, &agencyv1.WorkspaceError{Workspace: w.Name, Code: st.Code().String(), Message: st.Message()})
-				return nil // one workspace never fails the call
-			}
-			out.Entries = append(out.Entries, entries...)
-			return nil
-		})
+	if len(wss) > MaxWorkspaces {
+		return nil, apierr.Field("filter", "selects more than %d workspaces; narrow it", MaxWorkspaces)
 	}
-	_ = g.Wait()
+	byName := make(map[string]*store.Workspace, len(wss))
+	names := make([]string, len(wss))
+	for i, w := range wss {
+		byName[w.Name], names[i] = w, w.Name
+	}
+	results := fanout.Run(ctx, s.engine, names, func(ctx context.Context, name string) ([]*agencyv1.WorkspaceAuditLog, fanout.Outcome, error) {
+		entries, err := s.read(ctx, byName[name], params)
+		if err != nil {
+			return nil, fanout.Failed, err
+		}
+		return entries, fanout.Read, nil
+	})
+	out := &agencyv1.ListInstantlyAuditLogsResponse{}
+	for _, r := range results {
+		if r.Outcome.Succeeded() {
+			out.Entries = append(out.Entries, r.Value...)
+			continue
+		}
+		out.Errors = append(out.Errors, workspaceError(r))
+	}
 	slices.SortFunc(out.Entries, func(a, b *agencyv1.WorkspaceAuditLog) int {
 		return cmp.Or(b.GetEntry().GetTime().AsTime().Compare(a.GetEntry().GetTime().AsTime()), cmp.Compare(a.GetWorkspace(), b.GetWorkspace()))
 	})
@@ -171,6 +180,21 @@ func (s *Service) ListInstantlyAuditLogs(ctx context.Context, req *agencyv1.List
 	}
 	slices.SortFunc(out.Errors, func(a, b *agencyv1.WorkspaceError) int { return cmp.Compare(a.GetWorkspace(), b.GetWorkspace()) })
 	return out, nil
+}
+
+// workspaceError reports a workspace that was not read: its error as a
+// google.rpc.Status, like a fan-out result's; a workspace the deadline
+// reached first (not attempted, or cut) is DEADLINE_EXCEEDED.
+func workspaceError(r fanout.Result[[]*agencyv1.WorkspaceAuditLog]) *agencyv1.WorkspaceError {
+	e := apierr.FromError(r.Err)
+	switch {
+	case r.Outcome == fanout.NotAttempted:
+		e = apierr.Wrap(codes.DeadlineExceeded, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "not attempted before the deadline", r.Err)
+	case r.Outcome == fanout.TimedOut || e == nil:
+		e = apierr.Wrap(codes.DeadlineExceeded, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "cut by the deadline", r.Err)
+	}
+	st := e.GRPCStatus()
+	return &agencyv1.WorkspaceError{Workspace: r.Workspace, Code: st.Code().String(), Message: st.Message(), Status: st.Proto()}
 }
 
 func (s *Service) read(ctx context.Context, w *store.Workspace, p instantly.ListAuditLogsParams) ([]*agencyv1.WorkspaceAuditLog, error) {

@@ -50,15 +50,22 @@ type Options struct {
 	DefaultTimeout time.Duration
 }
 
+// SetDefaults gives every unset (zero or negative) field its default: the
+// one place the service's defaults live (agencyd's flags take theirs from
+// here).
+func (o *Options) SetDefaults() {
+	if o.MaxWorkspaces <= 0 {
+		o.MaxWorkspaces = 1000
+	}
+	if o.DefaultTimeout <= 0 {
+		o.DefaultTimeout = 5 * time.Minute
+	}
+}
+
 // New returns the service; member removals and role changes take each
 // workspace's member lock from l.
 func New(ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, e *fanout.Engine, l memberguard.Locker, opts Options) *Service {
-	if opts.MaxWorkspaces <= 0 {
-		opts.MaxWorkspaces = 1000
-	}
-	if opts.DefaultTimeout <= 0 {
-		opts.DefaultTimeout = 5 * time.Minute
-	}
+	opts.SetDefaults()
 	return &Service{store: ws, resolver: r, client: c, engine: e, guard: memberguard.NewGuard(l, c), opts: opts}
 }
 
@@ -71,21 +78,10 @@ type target struct {
 
 // selectWorkspaces resolves the selector through the caller's scope: names
 // outside it are NOT_FOUND results, like names that do not exist. A label
-// selector or all may select at most limit workspaces.
+// selector or all may select at most limit workspaces. That exactly one of
+// names, label_selector and all is set is the selector's protovalidate rule
+// (a message oneof), checked before a call runs.
 func (s *Service) selectWorkspaces(ctx context.Context, sel *agencyv1.WorkspaceSelector, limit int) ([]target, error) {
-	set := 0
-	if len(sel.GetNames()) > 0 {
-		set++
-	}
-	if sel.GetLabelSelector() != "" {
-		set++
-	}
-	if sel.GetAll() {
-		set++
-	}
-	if set != 1 {
-		return nil, apierr.Field("selector", "set exactly one of names, label_selector and all")
-	}
 	if len(sel.GetNames()) > 0 {
 		out := make([]target, 0, len(sel.GetNames()))
 		for _, n := range sel.GetNames() {

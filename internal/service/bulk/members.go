@@ -1,7 +1,9 @@
 package bulk
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
@@ -216,4 +218,8 @@ func (s *Service) pendingOp() op {
 		}
 		return &agencyv1.WorkspaceResult{Payload: &agencyv1.WorkspaceResult_Members{Members: list}}, fanout.Read, nil
 	}
+}
+
+func slicesSortByEmail(p []*agencyv1.PersonAccess) {
+	slices.SortFunc(p, func(a, b *agencyv1.PersonAccess) int { return cmp.Compare(a.GetEmail(), b.GetEmail()) })
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
@@ -98,6 +97,10 @@ type Service struct {
 	// plans caches the plans workers apply (immutable once stored).
 	mu    sync.Mutex
 	plans map[string]*loadedPlan
+	// docs caches the files of long-running plans' operations.
+	docs map[string]*ds.Doc
+	// assemble serialises putting long-running plans together.
+	assemble sync.Mutex
 }
 
 // loadedPlan is a stored plan, decoded.
@@ -130,7 +133,8 @@ func New(d Deps, o Options) (*Service, error) {
 	}
 	s := &Service{scoped: d.Scoped, raw: d.Raw, resolver: d.Resolver, rawResolver: d.RawResolver, client: d.Client,
 		engine: d.Engine, guard: memberguard.NewGuard(d.Locker, d.Client), manager: d.Manager, store: d.Store,
-		leader: d.Leader, pages: d.Pages, provisionedFn: d.Provisioned, opts: o, plans: map[string]*loadedPlan{}}
+		leader: d.Leader, pages: d.Pages, provisionedFn: d.Provisioned, opts: o, plans: map[string]*loadedPlan{},
+		docs: map[string]*ds.Doc{}}
 	s.drift = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "agencyplane_drift_items",
 		Help: "Differences between the workspaces and the last applied desired state, by the change a plan would make (invite, role, remove, tag), as of the last reconcile."},
 		[]string{"kind"})
@@ -143,6 +147,7 @@ func New(d Deps, o Options) (*Service, error) {
 		}
 	}
 	d.Manager.Register(agencyv1.DesiredStateService_ApplyPlan_FullMethodName, ops.ExecutorFunc(s.execute))
+	d.Manager.Register(agencyv1.DesiredStateService_CreatePlan_FullMethodName, ops.ExecutorFunc(s.executeRead))
 	return s, nil
 }
 
@@ -225,24 +230,20 @@ func (s *Service) CreatePlan(ctx context.Context, req *agencyv1.CreatePlanReques
 		}
 		return nil, apierr.InvalidArgument(vs...)
 	}
+	if req.GetLongRunning() {
+		return s.startPlan(ctx, p, req, doc, ps)
+	}
 	s.observeAll(ctx, ps, s.resolver.Credential)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now().UTC()
 	id := ops.NewID()
-	plan := &agencyv1.Plan{Name: planName(id), Creator: p.ID, CreateTime: timestamppb.New(now),
-		ExpireTime: timestamppb.New(now.Add(s.opts.PlanTTL)), SourceSha256: doc.SHA256,
-		Limits: &agencyv1.RemovalLimits{MaxRemovalsPerWorkspace: int32(doc.Limits.MaxRemovalsPerWorkspace),
-			MaxRemovalsTotal: int32(doc.Limits.MaxRemovalsTotal)}}
+	var wps []*agencyv1.WorkspacePlan
 	for _, pl := range ps {
-		plan.Workspaces = append(plan.Workspaces, workspacePlan(pl))
+		wps = append(wps, workspacePlan(pl))
 	}
-	plan.Fingerprint = planFingerprint(doc.SHA256, plan.GetWorkspaces())
-	plan.Summary = summarize(plan.GetWorkspaces())
-	for _, v := range doc.Limits.Check(removalsOf(plan.GetWorkspaces())) {
-		plan.LimitViolations = append(plan.LimitViolations, v.String())
-	}
+	plan := s.buildPlan(id, p.ID, now, doc, wps)
 	data, err := proto.Marshal(plan)
 	if err != nil {
 		return nil, err
@@ -274,14 +275,18 @@ func (s *Service) load(ctx context.Context, name string) (*loadedPlan, error) {
 	if !ok {
 		return nil, apierr.NotFound("plan", name)
 	}
-	lp, err := s.loadPlan(ctx, id)
-	if errors.Is(err, ds.ErrNotFound) {
-		return nil, apierr.NotFound("plan", name)
-	}
+	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p, err := principal(ctx)
+	lp, err := s.loadPlan(ctx, id)
+	if errors.Is(err, ds.ErrNotFound) {
+		// A long-running plan is stored once its operation has ended.
+		lp, err = s.planOfOperation(ctx, p, id)
+	}
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, apierr.NotFound("plan", name)
+	}
 	if err != nil {
 		return nil, err
 	}

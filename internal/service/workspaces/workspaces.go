@@ -81,26 +81,13 @@ var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // CreateWorkspace implements agencyv1.WorkspaceServiceServer.
 func (s *Service) CreateWorkspace(ctx context.Context, req *agencyv1.CreateWorkspaceRequest) (*agencyv1.Workspace, error) {
 	in := req.GetWorkspace()
-	var vs []apierr.Violation
-	if strings.TrimSpace(in.GetDisplayName()) == "" {
-		vs = append(vs, apierr.Violation{Field: "workspace.display_name", Description: "is required"})
-	}
-	adminMode := in.GetAdminWorkspace() != ""
-	switch {
-	case !adminMode && in.GetApiKey() == "":
-		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "is required (or register through workspace.admin_workspace)"})
-	case adminMode && in.ApiKey != nil:
-		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "must be empty with workspace.admin_workspace: the admin workspace's key is used"})
-	case adminMode && req.GetSubWorkspaceId() == "":
-		vs = append(vs, apierr.Violation{Field: "sub_workspace_id", Description: "is required with workspace.admin_workspace"})
-	case !adminMode && req.GetSubWorkspaceId() != "":
-		vs = append(vs, apierr.Violation{Field: "sub_workspace_id", Description: "is only used with workspace.admin_workspace"})
-	}
-	vs = append(vs, labelViolations("workspace.", in.GetLabels())...)
-	if len(vs) > 0 {
+	// A non-blank display_name, and api_key vs admin_workspace and
+	// sub_workspace_id: the request's protovalidate rules (CEL), checked
+	// before this runs.
+	if vs := labelViolations("workspace.", in.GetLabels()); len(vs) > 0 {
 		return nil, apierr.InvalidArgument(vs...)
 	}
-	if adminMode {
+	if in.GetAdminWorkspace() != "" {
 		return s.createSub(ctx, req.GetWorkspaceId(), in.GetAdminWorkspace(), req.GetSubWorkspaceId(), in.GetDisplayName(), in.GetLabels())
 	}
 
