@@ -7,7 +7,7 @@ BASELINE  := .ci/buf-baseline.binpb
 FUZZTIME  ?= 5s
 OPENAPI   := gen/openapiv3/agency.openapi.json
 
-.PHONY: all run sim agencyctl demo demo-stop build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard bench-plan clean
+.PHONY: all run sim agencyctl demo demo-stop build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard bench-plan bench-scim clean
 
 all: build
 
@@ -82,6 +82,10 @@ bench: ensure-redis
 bench-onboard: ensure-redis
 	$(GO) run ./cmd/agencybench --onboard --people 10 --workspaces 100 --latency 150ms $(BENCHFLAGS)
 	$(GO) run ./cmd/agencybench --onboard --people 20 --workspaces 500 --latency 150ms $(BENCHFLAGS)
+
+## bench-scim: one person offboarded from 300 workspaces by a SCIM deactivation (3 replicas, Instantly's limits, 150 ms latency)
+bench-scim: ensure-redis
+	$(GO) run ./cmd/agencybench --scim-offboard $(BENCHFLAGS)
 
 ## bench-plan: one desired-state CreatePlan of 20 declared people over 300 workspaces (Instantly's limits, 150 ms latency)
 bench-plan: ensure-redis

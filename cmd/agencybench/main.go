@@ -48,6 +48,7 @@ func run() error {
 	people := flag.Int("people", 10, "people of the onboarding benchmark")
 	runs := flag.Int("runs", 1, "repeat the onboarding benchmark this many times (a fresh world each)")
 	plan := flag.Bool("plan", false, "run the desired-state planning benchmark instead: one CreatePlan of --people (default 20) declared people over --workspaces (default 300) at Instantly's limits with --latency (default 150ms)")
+	scimOffboard := flag.Bool("scim-offboard", false, "run the SCIM offboarding benchmark instead: one person, put into --workspaces (default 300) by a mapped SCIM group, deactivated through SCIM, at Instantly's limits with --latency (default 150ms)")
 	flag.Parse()
 	cfg.Baselines = *baselines
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,6 +83,31 @@ func run() error {
 				return err
 			}
 			fmt.Println(r)
+		}
+		return nil
+	}
+	if *scimOffboard {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		sc := bench.SCIMOffboardConfig{Workspaces: cfg.Workspaces, Replicas: cfg.Replicas, Latency: cfg.Latency, Headroom: cfg.Headroom, RedisURL: cfg.RedisURL}
+		if !set["workspaces"] {
+			sc.Workspaces = 300
+		}
+		if !set["latency"] {
+			sc.Latency = 150 * time.Millisecond
+		}
+		if set["rps"] {
+			sc.RPS = cfg.RPS
+		}
+		if set["rpm"] {
+			sc.RPM = cfg.RPM
+		}
+		for range *runs {
+			r, err := bench.RunSCIMOffboard(ctx, sc)
+			fmt.Println(r)
+			if err != nil {
+				return err
+			}
 		}
 		return nil
 	}

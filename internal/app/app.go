@@ -128,7 +128,10 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs, Failures: newFailureCounter(cfg, rdb), TrustedProxies: trusted, JWT: jwts, Now: cfg.Now})
+	// SCIM's state: an OIDC caller it deactivated is refused.
+	scimStore := newSCIMStore(cfg, rdb)
+	authn, err := auth.NewAuthenticator(auth.Options{Tokens: st.Tokens(), Certs: certs, Failures: newFailureCounter(cfg, rdb), TrustedProxies: trusted, JWT: jwts,
+		Deactivated: scim.Deactivated(scimStore), Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	bulkSvc := bulk.New(scoped, resolver, client, engine, locker, bulk.Options{DefaultTimeout: cfg.FanoutTimeout})
 	bulkSvc.EnableOperations(bulk.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
 	opsSvc := opservice.New(manager, 0, pages)
-	scimHandler, err := newSCIM(cfg, rdb, authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
+	scimHandler, err := newSCIM(cfg, scimStore, st.Tokens(), st.Workspaces(), authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -485,13 +488,9 @@ const bootstrapID = "bootstrap"
 // newSCIM serves /scim/v2, its state in the deployment's backend; with
 // --scim-mapping it provisions workspaces through FanoutService's
 // operations.
-func newSCIM(cfg *config.Config, rdb redis.UniversalClient, authn *auth.Authenticator, fan scim.Fanout, ops *operations.Manager,
+func newSCIM(cfg *config.Config, st scim.Store, tokens store.Tokens, workspaces store.Workspaces, authn *auth.Authenticator, fan scim.Fanout, ops *operations.Manager,
 	locker memberguard.Locker, audit store.Audit, reg prometheus.Registerer, logger *slog.Logger) (*scim.Handler, error) {
-	var st scim.Store = scim.NewMemory()
-	if rdb != nil {
-		st = scim.NewRedis(rdb, cfg.RedisPrefix)
-	}
-	opts := scim.Options{Store: st, Authn: authn, Logger: logger, Audit: audit, Registry: reg, Locker: locker,
+	opts := scim.Options{Store: st, Tokens: tokens, Workspaces: workspaces, Authn: authn, Logger: logger, Audit: audit, Registry: reg, Locker: locker,
 		MaxRemovalsPerHour: cfg.SCIMMaxRemovalsPerHour, ReconcileInterval: cfg.SCIMReconcileInterval}
 	if cfg.SCIMMapping != "" {
 		m, err := scim.LoadMapping(cfg.SCIMMapping)
@@ -501,6 +500,14 @@ func newSCIM(cfg *config.Config, rdb redis.UniversalClient, authn *auth.Authenti
 		opts.Mapping, opts.Fanout, opts.Operations = m, fan, ops
 	}
 	return scim.New(opts)
+}
+
+// newSCIMStore keeps SCIM's users and groups in the deployment's backend.
+func newSCIMStore(cfg *config.Config, rdb redis.UniversalClient) scim.Store {
+	if rdb != nil {
+		return scim.NewRedis(rdb, cfg.RedisPrefix)
+	}
+	return scim.NewMemory()
 }
 
 // newJWTVerifier verifies OIDC callers' tokens; nil without --oidc-issuer.

@@ -105,7 +105,11 @@ type Options struct {
 	// JWT verifies bearer tokens shaped like a JWT (OIDC); nil without
 	// OIDC, when such tokens are looked up like any other.
 	JWT JWTVerifier
-	Now func() time.Time
+	// Deactivated reports whether the identity provider deactivated the
+	// person with that email (SCIM); such an OIDC caller is refused. Nil:
+	// no check.
+	Deactivated func(ctx context.Context, email string) (bool, error)
+	Now         func() time.Time
 }
 
 // JWTVerifier authenticates a JWT bearer token. On failure it also names
@@ -216,7 +220,18 @@ func (a *Authenticator) authenticate(ctx context.Context, c Caller) (*Principal,
 		return nil, "", unauthenticated(`missing "authorization: Bearer <token>"`)
 	}
 	if a.opts.JWT != nil && LooksLikeJWT(token) {
-		return a.opts.JWT.VerifyJWT(ctx, token)
+		p, credential, err := a.opts.JWT.VerifyJWT(ctx, token)
+		if err != nil || p == nil || p.Email == "" || a.opts.Deactivated == nil {
+			return p, credential, err
+		}
+		off, err := a.opts.Deactivated(ctx, p.Email)
+		if err != nil {
+			return nil, "", fmt.Errorf("checking whether %s is deactivated: %w", p.ID, err)
+		}
+		if off {
+			return nil, credential, unauthenticated("identity deactivated by the identity provider")
+		}
+		return p, credential, nil
 	}
 	hash := HashToken(token)
 	t, err := a.opts.Tokens.GetByHash(ctx, hash)

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,37 @@ func TestCertificates(t *testing.T) {
 	}
 	if _, err := NewAuthenticator(Options{Tokens: memory.New().Tokens(), Certs: map[string]CertIdentity{"x": {Role: "root"}}}); err == nil {
 		t.Fatal("unknown role accepted")
+	}
+}
+
+type fakeJWT struct{ email string }
+
+func (f fakeJWT) VerifyJWT(context.Context, string) (*Principal, string, error) {
+	return &Principal{ID: "oidc:https://idp#" + f.email, Role: RoleAdmin, Email: f.email}, "", nil
+}
+
+// TestDeactivatedOIDCCaller: a verified OIDC caller whose email the
+// identity provider deactivated is refused; a failing check fails closed.
+func TestDeactivatedOIDCCaller(t *testing.T) {
+	now := time.Now()
+	off := map[string]bool{"gone@agency.example": true}
+	var checkErr error
+	a, err := NewAuthenticator(Options{Tokens: memory.New().Tokens(), Now: func() time.Time { return now },
+		JWT:         fakeJWT{email: "gone@agency.example"},
+		Deactivated: func(_ context.Context, email string) (bool, error) { return off[email], checkErr }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt := "Bearer aGVhZA.Ym9keQ.c2ln"
+	if _, err := a.Authenticate(ctxWith(jwt), Caller{}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("deactivated: %v, want Unauthenticated", err)
+	}
+	off = map[string]bool{}
+	if p, err := a.Authenticate(ctxWith(jwt), Caller{}); err != nil || p.Email != "gone@agency.example" {
+		t.Fatalf("reactivated: %+v %v", p, err)
+	}
+	checkErr = errors.New("store down")
+	if _, err := a.Authenticate(ctxWith(jwt), Caller{}); err == nil {
+		t.Fatal("a failing check lets the caller in")
 	}
 }

@@ -132,6 +132,10 @@ type world struct {
 	keys     map[string]string // instantly id → key
 	ids      []string
 	replicas []*grpc.ClientConn
+	// args are extra agencyd flags for every replica; httpAddrs their
+	// HTTP listeners, in replica order.
+	args      []string
+	httpAddrs []string
 }
 
 // Run runs the benchmark and returns its reports: agencyd first, then the
@@ -198,11 +202,11 @@ func (w *world) startReplicas(ctx context.Context) (func(), error) {
 	prefix := fmt.Sprintf("bench:%d:", time.Now().UnixNano())
 	for range w.cfg.Replicas {
 		env := map[string]string{"AGENCY_BOOTSTRAP_TOKEN": token, "AGENCY_MASTER_KEY": base64.StdEncoding.EncodeToString(key)}
-		c, err := config.Load([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--instantly-url", w.simURL,
+		c, err := config.Load(append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--instantly-url", w.simURL,
 			"--redis-url", w.cfg.RedisURL, "--redis-prefix", prefix,
 			"--instantly-rps", strconv.Itoa(w.cfg.RPS), "--instantly-rpm", strconv.Itoa(w.cfg.RPM),
 			"--rate-headroom", strconv.FormatFloat(w.cfg.Headroom, 'f', -1, 64),
-			"--fanout-concurrency", "256", "--log-level", "error"},
+			"--fanout-concurrency", "256", "--log-level", "error"}, w.args...),
 			func(k string) string { return env[k] }, io.Discard)
 		if err != nil {
 			stop()
@@ -214,6 +218,7 @@ func (w *world) startReplicas(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 		wg.Go(func() { _ = a.Run(runCtx) })
+		w.httpAddrs = append(w.httpAddrs, a.Server.HTTPAddr())
 		conn, err := grpc.NewClient(a.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			stop()

@@ -132,6 +132,11 @@ type Token struct {
 	CreateTime  time.Time `json:"create_time"`
 	ExpireTime  time.Time `json:"expire_time,omitzero"`
 	RevokeTime  time.Time `json:"revoke_time,omitzero"`
+
+	// CreatorEmail is the person behind Creator: an OIDC caller's email
+	// claim, or the CreatorEmail of the token that created this one. SCIM
+	// deactivating that person revokes the token.
+	CreatorEmail string `json:"creator_email,omitempty"`
 }
 
 // Active reports whether the token may authenticate at now.

@@ -64,6 +64,13 @@ type Options struct {
 	// Locker serializes a user's provisioning across replicas (the member
 	// lock's store; nil: within this process only).
 	Locker members.Locker
+	// Tokens are the control-plane tokens: deactivating a person revokes
+	// those they created (nil: none are revoked).
+	Tokens store.Tokens
+	// Workspaces is the registry (unscoped): reconciliation invites a
+	// group's members into workspaces its selector picks after they
+	// joined (nil: only when they join).
+	Workspaces store.Workspaces
 }
 
 // Handler is the SCIM HTTP API.
@@ -430,6 +437,9 @@ func (h *Handler) replaceUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) userWritten(w http.ResponseWriter, r *http.Request, id string, u *User, err error) {
+	if err == nil && !h.applyAccountState(w, r, u, false) {
+		return
+	}
 	if err == nil && !h.provision(w, r, id) {
 		return
 	}
@@ -483,8 +493,14 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := h.loadUser(r.Context(), id); err != nil {
+	u, err := h.loadUser(r.Context(), id)
+	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	// Deactivated before anything is deleted, so a retry still finds the
+	// user (and its email) when this fails.
+	if !h.applyAccountState(w, r, u, true) {
 		return
 	}
 	// Out of every group first, then the user.

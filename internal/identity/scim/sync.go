@@ -15,6 +15,7 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/auth"
+	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/operations"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
@@ -204,6 +205,23 @@ func (h *Handler) reconcile(ctx context.Context, userID, requestID string) error
 			}
 		}
 	}
+	for _, k := range keys {
+		// A settled grant whose selector now picks workspaces its invites
+		// did not (registered or relabelled since): invite there too.
+		gg := grant.Groups[k]
+		if gg == nil || !gg.Settled {
+			continue
+		}
+		extended, err := h.extend(pctx, grant.Email, desired[k], gg, requestID)
+		if err != nil {
+			return err
+		}
+		if extended {
+			if err := h.saveGrant(ctx, grant); err != nil {
+				return err
+			}
+		}
+	}
 	left := make([]string, 0)
 	for k := range grant.Groups {
 		if desired[k] == nil {
@@ -269,6 +287,59 @@ func (h *Handler) invite(ctx context.Context, email string, r *GroupRule, reques
 	}
 	h.audit(ctx, agencyv1.FanoutService_OnboardMembers_FullMethodName, requestID, gg.Targets, store.AuditPhaseStarted, "", op.GetName())
 	return gg, nil
+}
+
+// extend starts one OnboardMembers operation for the workspaces the
+// group's selector picks now and its grant's invites did not; the grant
+// then follows that operation (unsettled until it ends; the memberships it
+// creates join the grant's, so a removal includes them). False when there
+// are none, or without a workspace registry.
+func (h *Handler) extend(ctx context.Context, email string, r *GroupRule, gg *groupGrant, requestID string) (bool, error) {
+	if h.opts.Workspaces == nil {
+		return false, nil
+	}
+	sel, err := labels.Parse(r.Selector)
+	if err != nil {
+		return false, fmt.Errorf("group %q's selector: %w", r.Group, err)
+	}
+	var fresh []string
+	for after := ""; ; {
+		page, err := h.opts.Workspaces.List(ctx, store.ListQuery{After: after, Limit: 500, Match: sel.Matches})
+		if err != nil {
+			return false, fmt.Errorf("workspaces of group %q: %w", r.Group, err)
+		}
+		for _, w := range page {
+			if !slices.Contains(gg.Targets, w.Name) {
+				fresh = append(fresh, w.Name)
+			}
+		}
+		if len(page) < 500 {
+			break
+		}
+		after = page[len(page)-1].Name
+	}
+	if len(fresh) == 0 {
+		return false, nil
+	}
+	var started []string
+	for chunk := range slices.Chunk(fresh, 1000) {
+		op, err := h.opts.Fanout.OnboardMembers(ctx, &agencyv1.OnboardMembersRequest{
+			Selector: &agencyv1.WorkspaceSelector{Names: chunk},
+			People:   []*agencyv1.Person{{Email: email, Role: r.role}}, RequestId: requestID,
+		})
+		if err != nil {
+			return false, fmt.Errorf("invite into group %q's new workspaces: %w", r.Group, err)
+		}
+		id, _ := operations.ParseName(op.GetName())
+		h.audit(ctx, agencyv1.FanoutService_OnboardMembers_FullMethodName, requestID, chunk, store.AuditPhaseStarted, "", op.GetName())
+		started = append(started, id)
+		gg.Targets = append(gg.Targets, chunk...)
+	}
+	// The grant follows the last operation; more than 1000 new workspaces
+	// at once settle the earlier chunks' creations on a later pass (their
+	// workspaces are targets, so a removal still considers them).
+	gg.Op, gg.Settled = started[len(started)-1], false
+	return true, nil
 }
 
 // settle reads a finished invite's results: the workspaces where it

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -70,7 +71,8 @@ func (s *Service) CreateToken(ctx context.Context, req *agencyv1.CreateTokenRequ
 	}
 	t := &store.Token{
 		ID: NewID(now), Hash: auth.HashToken(secret), Role: role, Scope: scope.String(),
-		Description: in.GetDescription(), Creator: caller.ID, CreateTime: now, ExpireTime: expire,
+		Description: in.GetDescription(), Creator: caller.ID, CreatorEmail: s.creatorEmail(ctx, caller),
+		CreateTime: now, ExpireTime: expire,
 	}
 	if err := s.store.Create(ctx, t); err != nil {
 		return nil, err
@@ -239,4 +241,22 @@ func ToProto(t *store.Token) *agencyv1.Token {
 		out.RevokeTime = timestamppb.New(t.RevokeTime)
 	}
 	return out
+}
+
+// creatorEmail is the person behind a caller: an OIDC caller's email, or
+// for a control-plane token the person who created that token, so that
+// deactivating the person revokes every token down the chain.
+func (s *Service) creatorEmail(ctx context.Context, caller *auth.Principal) string {
+	if caller.Email != "" {
+		return strings.ToLower(caller.Email)
+	}
+	id, ok := strings.CutPrefix(caller.ID, "tokens/")
+	if !ok {
+		return ""
+	}
+	parent, err := s.store.Get(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return parent.CreatorEmail
 }
