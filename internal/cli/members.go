@@ -52,6 +52,20 @@ type fanoutCall func(ctx context.Context, lr bool) (*agencyv1.FanoutResponse, er
 // runFanoutWrite runs a mutating fan-out and reports it: unary, or as an
 // operation followed with progress (--long-running, or on its own when the
 // selection exceeds the unary cap).
+// fanoutOver is what every fan-out command needs first: the selector its
+// flags name and the FanoutService client.
+func (c *cli) fanoutOver(sel *selectorFlags) (*agencyv1.WorkspaceSelector, agencyv1.FanoutServiceClient, error) {
+	selector, err := sel.proto()
+	if err != nil {
+		return nil, nil, err
+	}
+	api, err := c.fanoutAPI()
+	if err != nil {
+		return nil, nil, err
+	}
+	return selector, api, nil
+}
+
 func (c *cli) runFanoutWrite(ctx context.Context, longRunning, detach bool, label string, call fanoutCall) error {
 	cctx, cancel := c.call(ctx)
 	resp, err := call(cctx, longRunning)
@@ -129,11 +143,7 @@ func (c *cli) membersListCmd() *cobra.Command {
 			if ws != "" {
 				return c.listMembersOf(cmd.Context(), ws)
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -285,11 +295,7 @@ func (c *cli) membersInviteCmd() *cobra.Command {
 				}
 				return c.printMember(m, ws)
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -349,11 +355,7 @@ func (c *cli) membersSetRoleCmd() *cobra.Command {
 				}
 				return c.printMember(m, ws)
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -405,11 +407,7 @@ func (c *cli) membersRmCmd() *cobra.Command {
 				c.out.info("removed %s from %s", m.GetEmail(), ws)
 				return nil
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -574,11 +572,7 @@ func (c *cli) invitationsCmd() *cobra.Command {
 			if !sel.set() {
 				sel.all = true
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}

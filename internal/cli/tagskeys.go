@@ -85,11 +85,7 @@ func (c *cli) tagsEnsureCmd() *cobra.Command {
 			if label == "" {
 				return usageErr("the tag label is blank")
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -295,11 +291,7 @@ func (c *cli) keysCreateCmd() *cobra.Command {
 			if len(sc) > 0 || store {
 				return usageErr("across workspaces, keys are created from --preset only")
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
@@ -368,11 +360,7 @@ func (c *cli) keysAuditCmd() *cobra.Command {
 			if !sel.set() {
 				sel.all = true
 			}
-			selector, err := sel.proto()
-			if err != nil {
-				return err
-			}
-			api, err := c.fanoutAPI()
+			selector, api, err := c.fanoutOver(&sel)
 			if err != nil {
 				return err
 			}
