@@ -39,18 +39,18 @@ import (
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/redislimit"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/server"
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
-	"github.com/agencyplane/agencyplane/internal/service/audit"
-	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
-	"github.com/agencyplane/agencyplane/internal/service/bulk"
+	"github.com/agencyplane/agencyplane/internal/service/audittrail"
 	dsservice "github.com/agencyplane/agencyplane/internal/service/desiredstate"
+	"github.com/agencyplane/agencyplane/internal/service/fanoutsvc"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
+	"github.com/agencyplane/agencyplane/internal/service/instantlyaudit"
 	"github.com/agencyplane/agencyplane/internal/service/members"
 	opservice "github.com/agencyplane/agencyplane/internal/service/operations"
 	"github.com/agencyplane/agencyplane/internal/service/tags"
 	"github.com/agencyplane/agencyplane/internal/service/tokens"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/service/workspaces"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/store/memory"
@@ -158,10 +158,10 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	}
 	// Every service sees workspaces through the caller's scope.
 	scoped := authz.Scoped(st.Workspaces())
-	resolver := upstream.NewResolver(scoped, st.Workspaces(), keyring, pages)
+	resolver := resolve.NewResolver(scoped, st.Workspaces(), keyring, pages)
 	// Operation workers run without a caller: the selection was scoped
 	// when the operation was created.
-	rawResolver := upstream.NewResolver(st.Workspaces(), st.Workspaces(), keyring, pages)
+	rawResolver := resolve.NewResolver(st.Workspaces(), st.Workspaces(), keyring, pages)
 	manager := operations.NewManager(newOperationsBackend(cfg, rdb), keyring, operations.Options{
 		Consumer: consumerName(), MaxEntries: cfg.MaxInflight, ClaimTimeout: cfg.ClaimTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger, OnEnd: operationAuditor(st.Audit(), logger),
@@ -176,8 +176,8 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			}
 			return latency.Limit(b)
 		}})
-	bulkSvc := bulk.New(scoped, resolver, client, engine, locker, bulk.Options{DefaultTimeout: cfg.FanoutTimeout})
-	bulkSvc.EnableOperations(bulk.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
+	bulkSvc := fanoutsvc.New(scoped, resolver, client, engine, locker, fanoutsvc.Options{DefaultTimeout: cfg.FanoutTimeout})
+	bulkSvc.EnableOperations(fanoutsvc.OperationOptions{Manager: manager, Raw: rawResolver, MaxItems: cfg.MaxOperationItems})
 	opsSvc := opservice.New(manager, 0, pages)
 	scimHandler, err := newSCIM(cfg, scimStore, st.Tokens(), st.Workspaces(), authn, bulkSvc, manager, locker, st.Audit(), registry, logger)
 	if err != nil {
@@ -220,7 +220,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &agencyv1.GroupMemberService_ServiceDesc, Impl: groupmembers.New(resolver, client, scoped), Gateway: agencyv1.RegisterGroupMemberServiceHandler},
 			{Desc: &agencyv1.TagService_ServiceDesc, Impl: tags.New(resolver, client), Gateway: agencyv1.RegisterTagServiceHandler},
 			{Desc: &agencyv1.ApiKeyService_ServiceDesc, Impl: apikeys.New(resolver, client, scoped, keyring, logger), Gateway: agencyv1.RegisterApiKeyServiceHandler},
-			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: auditlogs.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
+			{Desc: &agencyv1.AuditLogService_ServiceDesc, Impl: instantlyaudit.New(resolver, client), Gateway: agencyv1.RegisterAuditLogServiceHandler},
 			{Desc: &agencyv1.FanoutService_ServiceDesc, Impl: bulkSvc, Gateway: agencyv1.RegisterFanoutServiceHandler},
 			{Desc: &agencyv1.DesiredStateService_ServiceDesc, Impl: dsSvc, Gateway: agencyv1.RegisterDesiredStateServiceHandler},
 			// google.longrunning first: its GET /v1/{name=operations/**}
@@ -229,7 +229,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 			{Desc: &longrunningpb.Operations_ServiceDesc, Impl: opsSvc, Gateway: server.RegisterOperationsGateway},
 			{Desc: &agencyv1.OperationService_ServiceDesc, Impl: opsSvc, Gateway: agencyv1.RegisterOperationServiceHandler},
 			{Desc: &agencyv1.TokenService_ServiceDesc, Impl: tokens.New(st.Tokens(), pages), Gateway: agencyv1.RegisterTokenServiceHandler},
-			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audit.New(st.Audit(), scoped, resolver, client, pages, engine), Gateway: agencyv1.RegisterAuditServiceHandler},
+			{Desc: &agencyv1.AuditService_ServiceDesc, Impl: audittrail.New(st.Audit(), scoped, resolver, client, pages, engine), Gateway: agencyv1.RegisterAuditServiceHandler},
 		},
 	})
 	if err != nil {

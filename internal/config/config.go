@@ -18,7 +18,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/identity/oidc"
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
-	"github.com/agencyplane/agencyplane/internal/service/bulk"
+	"github.com/agencyplane/agencyplane/internal/service/fanoutsvc"
 )
 
 // Config is agencyd's configuration.
@@ -99,7 +99,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	// package's Options.SetDefaults.
 	var engineDefaults fanout.Options
 	engineDefaults.SetDefaults()
-	var fanoutDefaults bulk.Options
+	var fanoutDefaults fanoutsvc.Options
 	fanoutDefaults.SetDefaults()
 	c := &Config{}
 	fs := flag.NewFlagSet("agencyd", flag.ContinueOnError)

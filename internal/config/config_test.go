@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/agencyplane/agencyplane/internal/fanout"
-	"github.com/agencyplane/agencyplane/internal/service/bulk"
+	"github.com/agencyplane/agencyplane/internal/service/fanoutsvc"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -117,7 +117,7 @@ func TestDefaultsAreThePackages(t *testing.T) {
 		t.Fatalf("fan-out flags %d/%d/%d, engine defaults %d/%d/%d",
 			c.FanoutConcurrency, c.FanoutPerWorkspace, c.MaxInflight, e.Concurrency, e.PerWorkspace, e.MaxInflight)
 	}
-	var b bulk.Options
+	var b fanoutsvc.Options
 	b.SetDefaults()
 	if c.FanoutTimeout != b.DefaultTimeout {
 		t.Fatalf("--fanout-timeout %v, FanoutService default %v", c.FanoutTimeout, b.DefaultTimeout)

@@ -21,7 +21,7 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/instantly"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
@@ -34,7 +34,7 @@ type Sealer interface {
 // Service implements agencyv1.ApiKeyServiceServer.
 type Service struct {
 	agencyv1.UnimplementedApiKeyServiceServer
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 	store    store.Workspaces
 	vault    Sealer
@@ -43,7 +43,7 @@ type Service struct {
 }
 
 // New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client, ws store.Workspaces, v Sealer, logger *slog.Logger) *Service {
+func New(r *resolve.Resolver, c *instantly.Client, ws store.Workspaces, v Sealer, logger *slog.Logger) *Service {
 	return &Service{resolver: r, client: c, store: ws, vault: v, logger: logger, now: time.Now}
 }
 
@@ -171,7 +171,7 @@ func (s *Service) RevokeApiKey(ctx context.Context, req *agencyv1.RevokeApiKeyRe
 	}
 	key, err := s.client.DeleteAPIKey(ctx, t.Cred, id)
 	if err != nil {
-		return nil, upstream.NotFound(err, "API key", req.GetName())
+		return nil, resolve.NotFound(err, "API key", req.GetName())
 	}
 	if stored == id {
 		s.storedRevoked(ctx, t.Workspace, id)
@@ -244,6 +244,6 @@ func ToProto(ws *store.Workspace, k *instantly.APIKey) *agencyv1.ApiKey {
 		Scopes:             k.Scopes,
 		OverPrivileged:     OverPrivileged(k.Scopes),
 		IsStoredCredential: ws.CredentialKeyID != "" && ws.CredentialKeyID == k.ID,
-		CreateTime:         upstream.Timestamp(k.TimestampCreated),
+		CreateTime:         resolve.Timestamp(k.TimestampCreated),
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	memberguard "github.com/agencyplane/agencyplane/internal/members"
 	ops "github.com/agencyplane/agencyplane/internal/operations"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/service/members"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -349,7 +349,7 @@ func (s *Service) outcome(wp *agencyv1.WorkspacePlan, planned, changes []ds.Chan
 // after another, each through the member guard, so no step removes the
 // owner or the last admin whatever happened since the read. Each change
 // runs under the workspace's in-flight limit.
-func (s *Service) applyChanges(ctx context.Context, t *upstream.Target, name string, changes []ds.Change) []*agencyv1.Change {
+func (s *Service) applyChanges(ctx context.Context, t *resolve.Target, name string, changes []ds.Change) []*agencyv1.Change {
 	out := make([]*agencyv1.Change, len(changes))
 	one := func(i int) {
 		c := changes[i]
@@ -384,7 +384,7 @@ func (s *Service) applyChanges(ctx context.Context, t *upstream.Target, name str
 }
 
 // applyOne makes one change, read before write.
-func (s *Service) applyOne(ctx context.Context, t *upstream.Target, c ds.Change) (agencyv1.ChangeState, error) {
+func (s *Service) applyOne(ctx context.Context, t *resolve.Target, c ds.Change) (agencyv1.ChangeState, error) {
 	switch c.Kind {
 	case ds.Tag:
 		find := func(ctx context.Context) (*instantly.CustomTag, bool, error) {
@@ -401,7 +401,7 @@ func (s *Service) applyOne(ctx context.Context, t *upstream.Target, c ds.Change)
 		_, err := instantly.CreateOnce(ctx, func(ctx context.Context) (*instantly.CustomTag, error) {
 			return s.client.CreateCustomTag(ctx, t.Cred, instantly.CreateCustomTagRequest{Label: c.Label})
 		}, find)
-		if upstream.HTTPStatus(err) == 409 {
+		if resolve.HTTPStatus(err) == 409 {
 			return agencyv1.ChangeState_CHANGE_STATE_ALREADY_DONE, nil // made meanwhile: present
 		}
 		return agencyv1.ChangeState_CHANGE_STATE_APPLIED, err
@@ -412,7 +412,7 @@ func (s *Service) applyOne(ctx context.Context, t *upstream.Target, c ds.Change)
 			m, err := members.FindByEmail(ctx, s.client, t.Cred, c.Email)
 			return m, m != nil, err
 		})
-		if upstream.HTTPStatus(err) == 409 {
+		if resolve.HTTPStatus(err) == 409 {
 			return agencyv1.ChangeState_CHANGE_STATE_ALREADY_DONE, nil // invited meanwhile: present counts
 		}
 		return agencyv1.ChangeState_CHANGE_STATE_APPLIED, err

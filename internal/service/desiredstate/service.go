@@ -34,7 +34,7 @@ import (
 	memberguard "github.com/agencyplane/agencyplane/internal/members"
 	ops "github.com/agencyplane/agencyplane/internal/operations"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -44,7 +44,7 @@ type Deps struct {
 	// unscoped one (workers and the reconciler run without a caller).
 	Scoped, Raw store.Workspaces
 	// Resolver opens credentials for callers, RawResolver for workers.
-	Resolver, RawResolver *upstream.Resolver
+	Resolver, RawResolver *resolve.Resolver
 	Client                *instantly.Client
 	Engine                *fanout.Engine
 	// Locker is the per-workspace member lock every removal and role
@@ -82,7 +82,7 @@ type Options struct {
 type Service struct {
 	agencyv1.UnimplementedDesiredStateServiceServer
 	scoped, raw           store.Workspaces
-	resolver, rawResolver *upstream.Resolver
+	resolver, rawResolver *resolve.Resolver
 	client                *instantly.Client
 	engine                *fanout.Engine
 	guard                 *memberguard.Guard

@@ -9,20 +9,20 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/instantly"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
 // Service implements agencyv1.GroupMemberServiceServer.
 type Service struct {
 	agencyv1.UnimplementedGroupMemberServiceServer
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 	store    store.Workspaces
 }
 
 // New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client, ws store.Workspaces) *Service {
+func New(r *resolve.Resolver, c *instantly.Client, ws store.Workspaces) *Service {
 	return &Service{resolver: r, client: c, store: ws}
 }
 
@@ -55,7 +55,7 @@ func (s *Service) ListGroupMembers(ctx context.Context, req *agencyv1.ListGroupM
 
 // InviteGroupMember implements agencyv1.GroupMemberServiceServer. A sub
 // workspace named by its Instantly id passes the caller's scope like one
-// named by its registry name (upstream.Resolver.InstantlyWorkspace); one
+// named by its registry name (resolve.Resolver.InstantlyWorkspace); one
 // the caller may not name answers exactly as an id Instantly does not know.
 func (s *Service) InviteGroupMember(ctx context.Context, req *agencyv1.InviteGroupMemberRequest) (*agencyv1.GroupMember, error) {
 	t, err := s.resolver.Resolve(ctx, req.GetParent())
@@ -70,14 +70,14 @@ func (s *Service) InviteGroupMember(ctx context.Context, req *agencyv1.InviteGro
 		}
 		subID = sub.InstantlyWorkspaceID
 	} else if _, err := s.resolver.InstantlyWorkspace(ctx, subID, nil); errors.Is(err, store.ErrNotFound) {
-		return nil, upstream.InstantlyNotFound(subID)
+		return nil, resolve.InstantlyNotFound(subID)
 	} else if err != nil {
 		return nil, err
 	}
 	gm, err := s.client.CreateWorkspaceGroupMember(ctx, t.Cred, instantly.CreateWorkspaceGroupMemberRequest{SubWorkspaceID: subID})
 	if err != nil {
-		if req.GetWorkspace() == "" && upstream.HTTPStatus(err) == http.StatusNotFound {
-			return nil, upstream.InstantlyNotFound(subID)
+		if req.GetWorkspace() == "" && resolve.HTTPStatus(err) == http.StatusNotFound {
+			return nil, resolve.InstantlyNotFound(subID)
 		}
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, req *agencyv1.RemoveGro
 	parent := t.Workspace.Name
 	gm, err := s.client.DeleteWorkspaceGroupMember(ctx, t.Cred, id)
 	if err != nil {
-		return nil, upstream.NotFound(err, "group member", req.GetName())
+		return nil, resolve.NotFound(err, "group member", req.GetName())
 	}
 	return s.toProto(ctx, parent, gm)
 }
@@ -135,8 +135,8 @@ func ToProto(parent string, g *instantly.WorkspaceGroupMember) *agencyv1.GroupMe
 		AdminWorkspaceId: g.AdminWorkspaceID,
 		SubWorkspaceId:   g.SubWorkspaceID,
 		Status:           StatusFromUpstream(g.Status),
-		CreateTime:       upstream.Timestamp(g.TimestampCreated),
-		UpdateTime:       upstream.Timestamp(g.TimestampUpdated),
+		CreateTime:       resolve.Timestamp(g.TimestampCreated),
+		UpdateTime:       resolve.Timestamp(g.TimestampUpdated),
 	}
 	if g.AdminWorkspaceName != nil {
 		out.AdminWorkspaceName = *g.AdminWorkspaceName

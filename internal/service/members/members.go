@@ -13,20 +13,20 @@ import (
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	memberguard "github.com/agencyplane/agencyplane/internal/members"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 )
 
 // Service implements agencyv1.MemberServiceServer.
 type Service struct {
 	agencyv1.UnimplementedMemberServiceServer
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 	guard    *memberguard.Guard
 }
 
 // New returns the service; role changes and removals take the workspace's
 // member lock from l.
-func New(r *upstream.Resolver, c *instantly.Client, l memberguard.Locker) *Service {
+func New(r *resolve.Resolver, c *instantly.Client, l memberguard.Locker) *Service {
 	return &Service{resolver: r, client: c, guard: memberguard.NewGuard(l, c)}
 }
 
@@ -129,7 +129,7 @@ func (s *Service) guarded(ctx context.Context, name string, change memberguard.C
 }
 
 // lookup resolves "workspaces/{w}/members/{id or email}" to the member.
-func (s *Service) lookup(ctx context.Context, name string) (*upstream.Target, *instantly.WorkspaceMember, error) {
+func (s *Service) lookup(ctx context.Context, name string) (*resolve.Target, *instantly.WorkspaceMember, error) {
 	t, id, err := s.resolver.ResolveChild(ctx, name, "members")
 	if err != nil {
 		return nil, nil, err
@@ -208,7 +208,7 @@ func ToProto(parent string, m *instantly.WorkspaceMember) *agencyv1.Member {
 		Role:        RoleFromUpstream(m.Role),
 		Accepted:    m.Accepted,
 		Permissions: m.Permissions,
-		CreateTime:  upstream.Timestamp(m.TimestampCreated),
+		CreateTime:  resolve.Timestamp(m.TimestampCreated),
 	}
 	if m.Nickname != nil {
 		out.Nickname = *m.Nickname

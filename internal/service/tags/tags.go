@@ -14,20 +14,20 @@ import (
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
+	"github.com/agencyplane/agencyplane/internal/fieldmask"
 	"github.com/agencyplane/agencyplane/internal/instantly"
-	"github.com/agencyplane/agencyplane/internal/service/masks"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 )
 
 // Service implements agencyv1.TagServiceServer.
 type Service struct {
 	agencyv1.UnimplementedTagServiceServer
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 }
 
 // New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client) *Service {
+func New(r *resolve.Resolver, c *instantly.Client) *Service {
 	return &Service{resolver: r, client: c}
 }
 
@@ -65,7 +65,7 @@ func (s *Service) GetTag(ctx context.Context, req *agencyv1.GetTagRequest) (*age
 	parent := t.Workspace.Name
 	tag, err := s.client.GetCustomTag(ctx, t.Cred, id)
 	if err != nil {
-		return nil, upstream.NotFound(err, "tag", req.GetName())
+		return nil, resolve.NotFound(err, "tag", req.GetName())
 	}
 	return ToProto(parent, tag), nil
 }
@@ -96,7 +96,7 @@ func (s *Service) UpdateTag(ctx context.Context, req *agencyv1.UpdateTagRequest)
 	in := req.GetTag()
 	var body instantly.UpdateCustomTagRequest
 	var vs []apierr.Violation
-	paths := masks.Paths(req.GetUpdateMask().GetPaths())
+	paths := fieldmask.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		vs = append(vs, apierr.Violation{Field: "update_mask", Description: `is required: name the fields to change ("label", "description")`})
 	}
@@ -115,7 +115,7 @@ func (s *Service) UpdateTag(ctx context.Context, req *agencyv1.UpdateTagRequest)
 			vs = append(vs, apierr.Violation{Field: "update_mask", Description: fmt.Sprintf("path %q cannot be updated (allowed: label, description)", p)})
 		}
 	}
-	parent, id, err := upstream.ChildName(in.GetName(), "tags")
+	parent, id, err := resolve.ChildName(in.GetName(), "tags")
 	if err != nil {
 		vs = append(vs, apierr.Violation{Field: "tag.name", Description: "must be workspaces/{workspace}/tags/{tag}"})
 	}
@@ -131,7 +131,7 @@ func (s *Service) UpdateTag(ctx context.Context, req *agencyv1.UpdateTagRequest)
 		if body.Label != nil {
 			err = duplicateLabel(err, *body.Label)
 		}
-		return nil, upstream.NotFound(err, "tag", in.GetName())
+		return nil, resolve.NotFound(err, "tag", in.GetName())
 	}
 	return ToProto(parent, tag), nil
 }
@@ -145,7 +145,7 @@ func (s *Service) DeleteTag(ctx context.Context, req *agencyv1.DeleteTagRequest)
 	parent := t.Workspace.Name
 	tag, err := s.client.DeleteCustomTag(ctx, t.Cred, id)
 	if err != nil {
-		return nil, upstream.NotFound(err, "tag", req.GetName())
+		return nil, resolve.NotFound(err, "tag", req.GetName())
 	}
 	return ToProto(parent, tag), nil
 }
@@ -199,7 +199,7 @@ func (s *Service) ListTagMappings(ctx context.Context, req *agencyv1.ListTagMapp
 	for _, m := range res.Items {
 		out.TagMappings = append(out.TagMappings, &agencyv1.TagMapping{
 			Id: m.ID, Tag: req.GetParent() + "/tags/" + m.TagID, ResourceId: m.ResourceID,
-			ResourceType: resourceTypeFromUpstream(m.ResourceType), CreateTime: upstream.Timestamp(m.TimestampCreated),
+			ResourceType: resourceTypeFromUpstream(m.ResourceType), CreateTime: resolve.Timestamp(m.TimestampCreated),
 		})
 	}
 	return out, nil
@@ -269,7 +269,7 @@ func (s *Service) ListAccounts(ctx context.Context, req *agencyv1.ListAccountsRe
 func TagIDs(parent, field string, names []string) ([]string, error) {
 	ids := make([]string, 0, len(names))
 	for i, n := range names {
-		p, id, err := upstream.ChildName(n, "tags")
+		p, id, err := resolve.ChildName(n, "tags")
 		if err != nil || p != parent {
 			return nil, apierr.Field(fmt.Sprintf("%s[%d]", field, i), "must be a tag of %s (%s/tags/{tag})", parent, parent)
 		}
@@ -316,7 +316,7 @@ func resourceTypeFromUpstream(rt instantly.ResourceType) agencyv1.TaggedResource
 
 // duplicateLabel turns Instantly's 409 on a taken label into ALREADY_EXISTS.
 func duplicateLabel(err error, label string) error {
-	if upstream.HTTPStatus(err) == 409 {
+	if resolve.HTTPStatus(err) == 409 {
 		return apierr.Wrap(codes.AlreadyExists, agencyv1.ErrorReason_ERROR_REASON_ALREADY_EXISTS,
 			fmt.Sprintf("a tag labelled %q already exists", label), err)
 	}
@@ -327,7 +327,7 @@ func duplicateLabel(err error, label string) error {
 func ToProto(parent string, t *instantly.CustomTag) *agencyv1.Tag {
 	out := &agencyv1.Tag{
 		Name: parent + "/tags/" + t.ID, Id: t.ID, Label: t.Label,
-		CreateTime: upstream.Timestamp(t.TimestampCreated), UpdateTime: upstream.Timestamp(t.TimestampUpdated),
+		CreateTime: resolve.Timestamp(t.TimestampCreated), UpdateTime: resolve.Timestamp(t.TimestampUpdated),
 	}
 	if t.Description != nil {
 		out.Description = *t.Description
@@ -338,13 +338,13 @@ func ToProto(parent string, t *instantly.CustomTag) *agencyv1.Tag {
 func campaignToProto(parent string, c *instantly.Campaign) *agencyv1.Campaign {
 	return &agencyv1.Campaign{
 		Name: parent + "/campaigns/" + c.ID, Id: c.ID, DisplayName: c.Name,
-		Status: int32(c.Status), CreateTime: upstream.Timestamp(c.TimestampCreated),
+		Status: int32(c.Status), CreateTime: resolve.Timestamp(c.TimestampCreated),
 	}
 }
 
 func accountToProto(a *instantly.Account) *agencyv1.Account {
 	return &agencyv1.Account{
 		Email: a.Email, DisplayName: strings.TrimSpace(a.FirstName + " " + a.LastName),
-		Status: int32(a.Status), CreateTime: upstream.Timestamp(a.TimestampCreated),
+		Status: int32(a.Status), CreateTime: resolve.Timestamp(a.TimestampCreated),
 	}
 }

@@ -20,13 +20,13 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/authz"
+	"github.com/agencyplane/agencyplane/internal/fieldmask"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
 	"github.com/agencyplane/agencyplane/internal/service/groupmembers"
-	"github.com/agencyplane/agencyplane/internal/service/masks"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
@@ -42,7 +42,7 @@ type Deps struct {
 	Store    store.Workspaces
 	Vault    Sealer
 	Upstream *instantly.Client
-	Resolver *upstream.Resolver
+	Resolver *resolve.Resolver
 	// Raw is the unscoped registry, to tell "not registered" (or deleted)
 	// from "registered outside the caller's scope" during discovery and
 	// when naming admin workspaces.
@@ -270,7 +270,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, req *agencyv1.UpdateWorks
 	if in.ApiKey != nil {
 		vs = append(vs, apierr.Violation{Field: "workspace.api_key", Description: "cannot be updated; use RotateWorkspaceCredential"})
 	}
-	paths := masks.Paths(req.GetUpdateMask().GetPaths())
+	paths := fieldmask.Paths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		vs = append(vs, apierr.Violation{Field: "update_mask", Description: `is required: name the fields to change ("display_name", "labels")`})
 	}

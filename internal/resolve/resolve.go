@@ -1,8 +1,8 @@
-// Package upstream gives the per-workspace services what they share: turning
+// Package resolve gives the per-workspace services what they share: turning
 // a registered workspace's name into the Instantly credential that acts on
 // it (its own key, or its admin workspace's key with x-as-workspace), and
 // wrapping Instantly's cursors in our page tokens.
-package upstream
+package resolve
 
 import (
 	"context"

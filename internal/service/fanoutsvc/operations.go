@@ -1,4 +1,4 @@
-package bulk
+package fanoutsvc
 
 import (
 	"context"
@@ -19,9 +19,9 @@ import (
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	ops "github.com/agencyplane/agencyplane/internal/operations"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
 	"github.com/agencyplane/agencyplane/internal/service/members"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 )
 
 // OperationOptions turn on the long-running forms of the fan-outs.
@@ -30,7 +30,7 @@ type OperationOptions struct {
 	// Raw resolves workspaces for workers, which run without a caller:
 	// the selection was intersected with the creator's scope when the
 	// operation was created.
-	Raw *upstream.Resolver
+	Raw *resolve.Resolver
 	// MaxItems bounds one operation (workspaces × people; default 100,000).
 	MaxItems int64
 }
@@ -374,7 +374,7 @@ func (s *Service) invitePerson(ctx context.Context, job *ops.Job, it ops.Item, t
 		m, err := members.FindByEmail(ctx, s.client, cred, person.GetEmail())
 		return m, m != nil, err
 	})
-	if upstream.HTTPStatus(err) == 409 {
+	if resolve.HTTPStatus(err) == 409 {
 		// Invited meanwhile by someone else: present, nothing to do.
 		if m, ferr := members.FindByEmail(ctx, s.client, cred, person.GetEmail()); ferr == nil && m != nil {
 			return memberResult(t, m), fanout.AlreadyDone, nil
@@ -441,7 +441,7 @@ func (s *Service) createKeyItem(ctx context.Context, job *ops.Job, it ops.Item, 
 				ApiKey: apikeys.ToProto(t.ws, &theirs[0])}}}, fanout.AlreadyDone, nil
 		}
 		for _, k := range ours {
-			if _, err := s.client.DeleteAPIKey(ctx, cred, k.ID); err != nil && upstream.HTTPStatus(err) != 404 {
+			if _, err := s.client.DeleteAPIKey(ctx, cred, k.ID); err != nil && resolve.HTTPStatus(err) != 404 {
 				return nil, fanout.Failed, err
 			}
 			note = "an interrupted earlier attempt had created this key; its secret reached nobody, so it was revoked and the key created anew"

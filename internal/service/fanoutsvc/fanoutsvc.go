@@ -1,8 +1,8 @@
-// Package bulk implements agency.v1.FanoutService: one operation across
+// Package fanoutsvc implements agency.v1.FanoutService: one operation across
 // many workspaces through the fan-out engine, with read-before-write so a
 // retried call does nothing twice, dry runs, and guards that never remove a
 // workspace's owner or last admin.
-package bulk
+package fanoutsvc
 
 import (
 	"cmp"
@@ -22,7 +22,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	memberguard "github.com/agencyplane/agencyplane/internal/members"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -30,7 +30,7 @@ import (
 type Service struct {
 	agencyv1.UnimplementedFanoutServiceServer
 	store    store.Workspaces // scoped to the caller
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 	engine   *fanout.Engine
 	// guard makes member removals and role changes under the workspace's
@@ -64,7 +64,7 @@ func (o *Options) SetDefaults() {
 
 // New returns the service; member removals and role changes take each
 // workspace's member lock from l.
-func New(ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, e *fanout.Engine, l memberguard.Locker, opts Options) *Service {
+func New(ws store.Workspaces, r *resolve.Resolver, c *instantly.Client, e *fanout.Engine, l memberguard.Locker, opts Options) *Service {
 	opts.SetDefaults()
 	return &Service{store: ws, resolver: r, client: c, engine: e, guard: memberguard.NewGuard(l, c), opts: opts}
 }

@@ -1,4 +1,4 @@
-package bulk
+package fanoutsvc
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/service/tags"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 )
 
 // findTag returns the tag with label (trimmed, case-insensitive), or nil.
@@ -58,7 +58,7 @@ func (s *Service) ensureTagOp(req *agencyv1.EnsureTagEverywhereRequest) op {
 			tag, err := s.findTag(ctx, cred, req.GetLabel())
 			return tag, tag != nil, err
 		})
-		if upstream.HTTPStatus(err) == 409 {
+		if resolve.HTTPStatus(err) == 409 {
 			// Created meanwhile by someone else: reuse it.
 			if tag, ferr := s.findTag(ctx, cred, req.GetLabel()); ferr == nil && tag != nil {
 				return tagResult(t, tag), fanout.AlreadyDone, nil
@@ -92,7 +92,7 @@ func (s *Service) deleteTagOp(req *agencyv1.DeleteTagEverywhereRequest) op {
 			return tagResult(t, tag), fanout.Deleted, nil
 		}
 		deleted, err := s.client.DeleteCustomTag(ctx, cred, tag.ID)
-		if upstream.HTTPStatus(err) == 404 {
+		if resolve.HTTPStatus(err) == 404 {
 			return tagResult(t, tag), fanout.AlreadyDone, nil
 		}
 		if err != nil {

@@ -1,4 +1,4 @@
-package upstream_test
+package resolve_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/store"
 	"github.com/agencyplane/agencyplane/internal/store/memory"
 )
@@ -36,7 +36,7 @@ func TestBudgetsOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := upstream.NewResolver(st, st, plainOpener{}, pages)
+	r := resolve.NewResolver(st, st, plainOpener{}, pages)
 	if b := r.BudgetsOf("workspaces/acme"); b != nil {
 		t.Fatalf("before resolving: %v", b)
 	}

@@ -1,6 +1,6 @@
-// Package auditlogs implements agency.v1.AuditLogService over Instantly's
+// Package instantlyaudit implements agency.v1.AuditLogService over Instantly's
 // audit log.
-package auditlogs
+package instantlyaudit
 
 import (
 	"context"
@@ -12,18 +12,18 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/instantly"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
+	"github.com/agencyplane/agencyplane/internal/resolve"
 )
 
 // Service implements agencyv1.AuditLogServiceServer.
 type Service struct {
 	agencyv1.UnimplementedAuditLogServiceServer
-	resolver *upstream.Resolver
+	resolver *resolve.Resolver
 	client   *instantly.Client
 }
 
 // New returns the service.
-func New(r *upstream.Resolver, c *instantly.Client) *Service {
+func New(r *resolve.Resolver, c *instantly.Client) *Service {
 	return &Service{resolver: r, client: c}
 }
 
@@ -69,7 +69,7 @@ func (s *Service) ListAuditLogs(ctx context.Context, req *agencyv1.ListAuditLogs
 func ToProto(a *instantly.AuditLog) *agencyv1.AuditLog {
 	out := &agencyv1.AuditLog{
 		Id:           a.ID,
-		Time:         upstream.Timestamp(a.Timestamp),
+		Time:         resolve.Timestamp(a.Timestamp),
 		ActivityType: int32(a.ActivityType),
 		Activity:     a.ActivityType.String(),
 		FromApi:      a.FromAPI,

@@ -1,7 +1,7 @@
-// Package audit implements agency.v1.AuditService: the control plane's own
+// Package audittrail implements agency.v1.AuditService: the control plane's own
 // audit trail, and Instantly's audit logs across many workspaces merged by
 // time.
-package audit
+package audittrail
 
 import (
 	"cmp"
@@ -19,9 +19,9 @@ import (
 	"github.com/agencyplane/agencyplane/internal/instantly"
 	"github.com/agencyplane/agencyplane/internal/labels"
 	"github.com/agencyplane/agencyplane/internal/pagetoken"
-	"github.com/agencyplane/agencyplane/internal/service/auditlogs"
+	"github.com/agencyplane/agencyplane/internal/resolve"
+	"github.com/agencyplane/agencyplane/internal/service/instantlyaudit"
 	"github.com/agencyplane/agencyplane/internal/service/tokens"
-	"github.com/agencyplane/agencyplane/internal/service/upstream"
 	"github.com/agencyplane/agencyplane/internal/store"
 )
 
@@ -30,7 +30,7 @@ type Service struct {
 	agencyv1.UnimplementedAuditServiceServer
 	audit      store.Audit
 	workspaces store.Workspaces // scoped to the caller
-	resolver   *upstream.Resolver
+	resolver   *resolve.Resolver
 	client     *instantly.Client
 	pages      *pagetoken.Codec
 	engine     *fanout.Engine
@@ -38,7 +38,7 @@ type Service struct {
 
 // New returns the service; ListInstantlyAuditLogs reads the workspaces
 // through e.
-func New(a store.Audit, ws store.Workspaces, r *upstream.Resolver, c *instantly.Client, pages *pagetoken.Codec, e *fanout.Engine) *Service {
+func New(a store.Audit, ws store.Workspaces, r *resolve.Resolver, c *instantly.Client, pages *pagetoken.Codec, e *fanout.Engine) *Service {
 	return &Service{audit: a, workspaces: ws, resolver: r, client: c, pages: pages, engine: e}
 }
 
@@ -208,7 +208,7 @@ func (s *Service) read(ctx context.Context, w *store.Workspace, p instantly.List
 	}
 	out := make([]*agencyv1.WorkspaceAuditLog, 0, len(page.Items))
 	for i := range page.Items {
-		out = append(out, &agencyv1.WorkspaceAuditLog{Workspace: w.Name, Entry: auditlogs.ToProto(&page.Items[i])})
+		out = append(out, &agencyv1.WorkspaceAuditLog{Workspace: w.Name, Entry: instantlyaudit.ToProto(&page.Items[i])})
 	}
 	return out, nil
 }

@@ -1,8 +1,8 @@
-// Package masks normalizes update masks. REST clients may name fields in
+// Package fieldmask normalizes update masks. REST clients may name fields in
 // either JSON spelling (displayName or display_name), and the gateway
 // derives the mask from whichever the body used; handlers compare against
 // proto names only.
-package masks
+package fieldmask
 
 import "strings"
 

@@ -1,4 +1,4 @@
-package bulk
+package fanoutsvc
 
 import (
 	"context"
