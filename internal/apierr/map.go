@@ -102,3 +102,13 @@ func FromUpstream(u *instantly.Error) *Error {
 	}
 	return e
 }
+
+// Transient reports errors worth another try later: the upstream or a
+// store unavailable, throttled, a concurrent modification, a timeout.
+func Transient(err error) bool {
+	switch FromError(err).GRPCStatus().Code() {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}

@@ -214,7 +214,7 @@ func (s *Service) applyWorkspace(ctx context.Context, job *ops.Job, it ops.Item)
 	if err != nil {
 		return failed(err, wp)
 	}
-	read := retry(ctx, func() fanout.Result[ds.Observed] {
+	read := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[ds.Observed] {
 		return fanout.Do(ctx, s.engine, name, func(ctx context.Context, _ string) (ds.Observed, fanout.Outcome, error) {
 			o, err := s.observe(ctx, t.Cred, wp.GetMembersManaged(), wp.GetTagsManaged())
 			return o, fanout.Read, err
@@ -353,7 +353,7 @@ func (s *Service) applyChanges(ctx context.Context, t *resolve.Target, name stri
 	out := make([]*agencyv1.Change, len(changes))
 	one := func(i int) {
 		c := changes[i]
-		res := retry(ctx, func() fanout.Result[agencyv1.ChangeState] {
+		res := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[agencyv1.ChangeState] {
 			return fanout.Do(ctx, s.engine, name, func(ctx context.Context, _ string) (agencyv1.ChangeState, fanout.Outcome, error) {
 				st, err := s.applyOne(ctx, t, c)
 				return st, fanout.Updated, err

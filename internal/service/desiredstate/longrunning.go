@@ -132,7 +132,7 @@ func (s *Service) readWorkspace(ctx context.Context, job *ops.Job) *agencyv1.Wor
 		return workspacePlan(pl)
 	}
 	pl.want.Provisioned = prov[name]
-	read := retry(ctx, func() fanout.Result[ds.Observed] {
+	read := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[ds.Observed] {
 		return fanout.Do(ctx, s.engine, name, func(ctx context.Context, _ string) (ds.Observed, fanout.Outcome, error) {
 			o, err := s.observe(ctx, t.Cred, pl.want.Members, len(pl.want.Tags) > 0)
 			return o, fanout.Read, err

@@ -4,11 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
 	"sync"
-	"time"
-
-	"google.golang.org/grpc/codes"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/apierr"
@@ -141,35 +137,4 @@ func planFingerprint(source string, wps []*agencyv1.WorkspacePlan) string {
 		h.Write([]byte(w.GetWorkspace() + "\t" + w.GetFingerprint() + "\n"))
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// retry runs one upstream step until it succeeds, fails for good, or has
-// been tried 5 times, backing off between tries: an apply is an operation
-// and has time, so a transient fault (5xx after the client's own retries,
-// throttling, a busy member lock) must not fail a workspace.
-func retry[T any](ctx context.Context, run func() fanout.Result[T]) fanout.Result[T] {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		res := run()
-		if res.Err == nil || attempt == 5 || ctx.Err() != nil || !transient(res.Err) {
-			return res
-		}
-		t := time.NewTimer(backoff + rand.N(backoff))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// transient reports errors worth another try later.
-func transient(err error) bool {
-	switch apierr.FromError(err).GRPCStatus().Code() {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
-		return true
-	}
-	return false
 }

@@ -3,7 +3,6 @@ package fanoutsvc
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -203,47 +202,12 @@ func (s *Service) execute(ctx context.Context, job *ops.Job, req proto.Message, 
 		return
 	}
 	it := pending[0]
-	res := retryTransient(ctx, func() fanout.Result[*agencyv1.WorkspaceResult] {
+	res := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 		return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 			return k.op(req)(ctx, t, cred)
 		})
 	})
 	s.recordResult(ctx, job, it, res)
-}
-
-// itemAttempts bounds how often an operation item that failed transiently
-// (upstream 5xx after the client's own retries, throttling, a store blip)
-// is tried again in one delivery; each try reads before it writes.
-const itemAttempts = 5
-
-// retryTransient runs one item until it succeeds, fails for good, or has
-// been tried itemAttempts times, backing off between tries. Operations
-// have time: a transient fault must not become a failed item.
-func retryTransient(ctx context.Context, run func() fanout.Result[*agencyv1.WorkspaceResult]) fanout.Result[*agencyv1.WorkspaceResult] {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		res := run()
-		if res.Err == nil || attempt == itemAttempts || ctx.Err() != nil || !transient(res.Err) {
-			return res
-		}
-		t := time.NewTimer(backoff + time.Duration(rand.Int64N(int64(backoff))))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res
-		case <-t.C:
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// transient reports errors worth another try later.
-func transient(err error) bool {
-	switch apierr.FromError(err).GRPCStatus().Code() {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
-		return true
-	}
-	return false
 }
 
 // recordResult records one engine result as an item's result. An item cut
@@ -292,7 +256,7 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 		emails[i] = req.GetPeople()[it.Person].GetEmail()
 	}
 	var list []instantly.WorkspaceMember
-	read := retryTransient(ctx, func() fanout.Result[*agencyv1.WorkspaceResult] {
+	read := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 		return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 			var err error
 			list, err = instantly.Collect(s.client.AllWorkspaceMembers(ctx, cred, instantly.ListWorkspaceMembersParams{}))
@@ -321,7 +285,7 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 			}
 			person := req.GetPeople()[it.Person]
 			first := true
-			res := retryTransient(ctx, func() fanout.Result[*agencyv1.WorkspaceResult] {
+			res := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 				return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 					existing := present[strings.ToLower(person.GetEmail())]
 					if !first {
@@ -393,13 +357,13 @@ func (s *Service) executeSpecial(ctx context.Context, job *ops.Job, req proto.Me
 	var res fanout.Result[*agencyv1.WorkspaceResult]
 	switch r := req.(type) {
 	case *agencyv1.CreateApiKeyEverywhereRequest:
-		res = retryTransient(ctx, func() fanout.Result[*agencyv1.WorkspaceResult] {
+		res = fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 			return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 				return s.createKeyItem(ctx, job, it, r, t, cred)
 			})
 		})
 	case *agencyv1.InviteSubWorkspacesToGroupRequest:
-		res = retryTransient(ctx, func() fanout.Result[*agencyv1.WorkspaceResult] {
+		res = fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 			return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
 				return s.groupInviteItem(ctx, r, t)
 			})
