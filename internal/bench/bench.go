@@ -146,15 +146,11 @@ func Run(ctx context.Context, cfg Config) ([]Report, error) {
 		return nil, errors.New("bench: a Redis URL is required")
 	}
 	w := &world{cfg: cfg, keys: map[string]string{}}
-	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	stopSim, err := w.serveSim(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: w.sim, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(lis) }()
-	defer hs.Close()
-	w.simURL = "http://" + lis.Addr().String()
+	defer stopSim()
 	for i := range cfg.Workspaces {
 		id, key := w.sim.CreateWorkspace(fmt.Sprintf("client-%03d", i))
 		w.keys[id], w.ids = key, append(w.ids, id)
@@ -182,6 +178,20 @@ func Run(ctx context.Context, cfg Config) ([]Report, error) {
 		reports = append(reports, w.unbounded(ctx))
 	}
 	return reports, nil
+}
+
+// serveSim serves a simulator configured so on a loopback port (w.sim,
+// w.simURL) until the returned function is called.
+func (w *world) serveSim(cfg sim.Config) (func(), error) {
+	w.sim = sim.New(cfg)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: w.sim, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(lis) }()
+	w.simURL = "http://" + lis.Addr().String()
+	return func() { _ = hs.Close() }, nil
 }
 
 // startReplicas starts cfg.Replicas agencyd assemblies on one Redis.

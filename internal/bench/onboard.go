@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -90,15 +88,11 @@ func RunOnboard(ctx context.Context, cfg OnboardConfig) (OnboardReport, error) {
 	w := &world{cfg: Config{Workspaces: cfg.Workspaces, Replicas: cfg.Replicas, RPS: cfg.RPS, RPM: cfg.RPM, Headroom: cfg.Headroom,
 		RedisURL: cfg.RedisURL, Latency: cfg.Latency}, keys: map[string]string{}}
 	w.cfg.defaults()
-	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	stopSim, err := w.serveSim(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
 	if err != nil {
 		return OnboardReport{}, err
 	}
-	hs := &http.Server{Handler: w.sim, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(lis) }()
-	defer hs.Close()
-	w.simURL = "http://" + lis.Addr().String()
+	defer stopSim()
 	for i := range cfg.Workspaces {
 		id, key := w.sim.CreateWorkspace(fmt.Sprintf("client-%03d", i))
 		w.keys[id], w.ids = key, append(w.ids, id)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -87,15 +85,11 @@ func RunPlan(ctx context.Context, cfg PlanConfig) (PlanReport, error) {
 	w := &world{cfg: Config{Workspaces: cfg.Workspaces, Replicas: cfg.Replicas, RPS: cfg.RPS, RPM: cfg.RPM, Headroom: cfg.Headroom,
 		RedisURL: cfg.RedisURL, Latency: cfg.Latency}, keys: map[string]string{}}
 	w.cfg.defaults()
-	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	stopSim, err := w.serveSim(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
 	if err != nil {
 		return PlanReport{}, err
 	}
-	hs := &http.Server{Handler: w.sim, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(lis) }()
-	defer hs.Close()
-	w.simURL = "http://" + lis.Addr().String()
+	defer stopSim()
 	emails := make([]string, cfg.People)
 	for i := range emails {
 		emails[i] = fmt.Sprintf("sdr%03d@agency.example", i)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,15 +98,11 @@ func RunSCIMOffboard(ctx context.Context, cfg SCIMOffboardConfig) (SCIMOffboardR
 		RedisURL: cfg.RedisURL, Latency: cfg.Latency}, keys: map[string]string{},
 		args: []string{"--scim-mapping", mapping, "--scim-max-removals-per-hour", strconv.Itoa(cfg.Workspaces * 2)}}
 	w.cfg.defaults()
-	w.sim = sim.New(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	stopSim, err := w.serveSim(sim.Config{RPS: cfg.RPS, RPM: cfg.RPM, Latency: cfg.Latency})
 	if err != nil {
 		return SCIMOffboardReport{}, err
 	}
-	hs := &http.Server{Handler: w.sim, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(lis) }()
-	defer hs.Close()
-	w.simURL = "http://" + lis.Addr().String()
+	defer stopSim()
 	owners := map[string]string{}
 	for i := range cfg.Workspaces {
 		owner := fmt.Sprintf("owner-%03d@agency.example", i)
