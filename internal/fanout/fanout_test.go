@@ -377,15 +377,25 @@ func TestDoWaitsAndGivesUp(t *testing.T) {
 	second := make(chan Result[int], 1)
 	go func() { second <- Do(ctx, e, "workspaces/acme", b.fn) }()
 	waitFor(t, "in fn 1, holding 1, queued 1, done 0", func() string { return b.state(e, "workspaces/acme") })
+	third := make(chan Result[int], 1)
+	go func() { third <- Do(context.Background(), e, "workspaces/acme", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 2, done 0", func() string { return b.state(e, "workspaces/acme") })
 	cancel()
 	if r := <-second; r.Outcome != NotAttempted || !errors.Is(r.Err, ErrNotAttempted) {
 		t.Fatalf("canceled while queued: %v (%v)", r.Outcome, r.Err)
 	}
-	close(b.release)
-	if r := <-first; r.Outcome != Read {
-		t.Fatalf("first: %v (%v)", r.Outcome, r.Err)
+	// The canceled item left the line: the unit the first frees goes to
+	// the third, not to nobody.
+	if got := b.state(e, "workspaces/acme"); got != "in fn 1, holding 1, queued 1, done 0" {
+		t.Fatalf("after the cancel: %s", got)
 	}
-	if b.done.Load() != 1 {
+	close(b.release)
+	for _, c := range []chan Result[int]{first, third} {
+		if r := <-c; r.Outcome != Read {
+			t.Fatalf("an item that was not canceled: %v (%v)", r.Outcome, r.Err)
+		}
+	}
+	if b.done.Load() != 2 {
 		t.Fatalf("%d items ran", b.done.Load())
 	}
 	n, q := e.state("")
@@ -415,5 +425,80 @@ func TestSetDefaults(t *testing.T) {
 	}
 	if e := New(Options{}); e.opts.Concurrency != want.Concurrency || e.opts.MaxInflight != want.MaxInflight {
 		t.Fatalf("New kept unset options: %+v", e.opts)
+	}
+}
+
+// TestItemOutcome: what an item's Func returns becomes its result: an error
+// after the deadline is TIMED_OUT, a skip keeps its explanation, any other
+// error is FAILED whatever outcome came with it, and success keeps its
+// outcome.
+func TestItemOutcome(t *testing.T) {
+	e := New(Options{})
+	errBoom := errors.New("boom")
+	for _, c := range []struct {
+		name    string
+		outcome Outcome
+		err     error
+		expire  bool
+		want    Outcome
+	}{
+		{"success", Updated, nil, false, Updated},
+		{"error", Created, errBoom, false, Failed},
+		{"skip with reason", Skipped, errBoom, false, Skipped},
+		{"error after the deadline", Created, errBoom, true, TimedOut},
+		{"success after the deadline", Deleted, nil, true, Deleted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := Do(ctx, e, "workspaces/acme", func(context.Context, string) (int, Outcome, error) {
+				if c.expire {
+					cancel()
+				}
+				return 1, c.outcome, c.err
+			})
+			if r.Outcome != c.want || !errors.Is(r.Err, c.err) || r.Value != 1 {
+				t.Fatalf("got %v (%v), value %d; want %v", r.Outcome, r.Err, r.Value, c.want)
+			}
+		})
+	}
+}
+
+func TestSucceeded(t *testing.T) {
+	want := map[Outcome]bool{Created: true, Updated: true, Deleted: true, Read: true}
+	for o := NotAttempted; o <= TimedOut; o++ {
+		if o.Succeeded() != want[o] {
+			t.Errorf("%v.Succeeded() = %v", o, o.Succeeded())
+		}
+	}
+}
+
+// TestGivingUpOnTheProcessLimit: an item that gave up waiting for the
+// process-wide limit hands its workspace unit to the next item of that
+// workspace.
+func TestGivingUpOnTheProcessLimit(t *testing.T) {
+	e := New(Options{PerWorkspace: 1, MaxInflight: 1})
+	b := newBlocker()
+	holder := make(chan Result[int], 1)
+	go func() { holder <- Do(context.Background(), e, "workspaces/a", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 0, done 0", func() string { return b.state(e, "") })
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp, next := make(chan Result[int], 1), make(chan Result[int], 1)
+	go func() { gaveUp <- Do(ctx, e, "workspaces/b", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 1, done 0", func() string { return b.state(e, "") })
+	go func() { next <- Do(context.Background(), e, "workspaces/b", b.fn) }()
+	waitFor(t, "in fn 1, holding 1, queued 1, done 0", func() string { return b.state(e, "workspaces/b") })
+	cancel()
+	if r := <-gaveUp; r.Outcome != NotAttempted {
+		t.Fatalf("gave up: %v", r.Outcome)
+	}
+	if n, q := e.state("workspaces/b"); n != 1 || q != 0 {
+		t.Fatalf("workspaces/b after the cancel: holding %d, queued %d; want its unit passed on", n, q)
+	}
+	close(b.release)
+	for _, c := range []chan Result[int]{holder, next} {
+		if r := <-c; r.Outcome != Read {
+			t.Fatalf("%v (%v)", r.Outcome, r.Err)
+		}
 	}
 }

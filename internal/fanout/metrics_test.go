@@ -52,4 +52,11 @@ func TestEngineMetrics(t *testing.T) {
 			t.Errorf("items{%s,%s} = %v, want %v", c.method, c.outcome, got, c.want)
 		}
 	}
+	// What is counted is what the registry serves.
+	if n, err := testutil.GatherAndCount(reg, "agencyplane_fanout_items_total"); err != nil || n == 0 {
+		t.Fatalf("registry serves %d series (%v)", n, err)
+	}
+	if _, err := NewMetrics(nil); err != nil {
+		t.Fatalf("without a registry: %v", err)
+	}
 }

@@ -16,19 +16,38 @@ const RetryAttempts = 5
 // the client's own retries, throttling, a store blip) must not become a
 // failed item. Each try must read before it writes.
 func Retry[T any](ctx context.Context, retryable func(error) bool, run func() Result[T]) Result[T] {
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	return retry(ctx, backoff{attempts: RetryAttempts, base: 200 * time.Millisecond, max: 5 * time.Second, jitter: rand.N[time.Duration]},
+		retryable, run)
+}
+
+// backoff paces retry: attempts tries in all; the pause after try n is
+// d + jitter(d), d = base doubled per earlier try and capped at max.
+type backoff struct {
+	attempts  int
+	base, max time.Duration
+	jitter    func(time.Duration) time.Duration // uniform in [0, d)
+}
+
+func (b backoff) pause(try int) time.Duration {
+	d := b.base
+	for range try - 1 {
+		d = min(d*2, b.max)
+	}
+	return d + b.jitter(d)
+}
+
+func retry[T any](ctx context.Context, b backoff, retryable func(error) bool, run func() Result[T]) Result[T] {
+	for try := 1; ; try++ {
 		res := run()
-		if res.Err == nil || attempt == RetryAttempts || ctx.Err() != nil || !retryable(res.Err) {
+		if res.Err == nil || try >= b.attempts || ctx.Err() != nil || !retryable(res.Err) {
 			return res
 		}
-		t := time.NewTimer(backoff + rand.N(backoff))
+		t := time.NewTimer(b.pause(try))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return res
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 var errTransient, errFinal = errors.New("transient"), errors.New("final")
@@ -41,5 +42,35 @@ func TestRetry(t *testing.T) {
 	})
 	if n != 1 || !errors.Is(res.Err, errTransient) {
 		t.Fatalf("cancelled: %d tries, %+v; want 1", n, res)
+	}
+}
+
+// TestRetryAttempts: an item that keeps failing transiently is tried
+// exactly attempts times and ends with its last failure.
+func TestRetryAttempts(t *testing.T) {
+	b := backoff{attempts: 3, base: time.Microsecond, max: time.Microsecond, jitter: func(time.Duration) time.Duration { return 0 }}
+	n := 0
+	res := retry(context.Background(), b, isTransient, func() Result[int] {
+		n++
+		if n > 10 { // a runaway loop ends here, and fails the count below
+			return Result[int]{Outcome: Created}
+		}
+		return Result[int]{Outcome: Failed, Err: errTransient}
+	})
+	if n != 3 || !errors.Is(res.Err, errTransient) {
+		t.Fatalf("%d tries, %+v; want 3 and the transient failure", n, res)
+	}
+}
+
+// TestRetryPauses: the pause doubles per try up to the cap, and jitter
+// only lengthens it (never a pause shorter than the schedule).
+func TestRetryPauses(t *testing.T) {
+	b := backoff{attempts: RetryAttempts, base: 100 * time.Millisecond, max: time.Second,
+		jitter: func(d time.Duration) time.Duration { return d / 2 }}
+	want := []time.Duration{150, 300, 600, 1200, 1500, 1500}
+	for i, w := range want {
+		if got := b.pause(i + 1); got != w*time.Millisecond {
+			t.Errorf("pause after try %d = %v, want %v", i+1, got, w*time.Millisecond)
+		}
 	}
 }

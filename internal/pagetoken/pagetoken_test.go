@@ -257,3 +257,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestLongestTokenAccepted: the length bound refuses only what exceeds it;
+// a token of exactly MaxTokenLength characters still pages.
+func TestLongestTokenAccepted(t *testing.T) {
+	c := testCodec(t)
+	for n := 1; n < MaxTokenLength; n++ {
+		tok := Token{After: strings.Repeat("a", n), FilterHash: "f"}
+		s := c.Encode(tok)
+		if len(s) < MaxTokenLength {
+			continue
+		}
+		if len(s) > MaxTokenLength {
+			t.Fatalf("no After length encodes to exactly %d characters", MaxTokenLength)
+		}
+		if got, err := c.Decode(s, "f"); err != nil || got != tok {
+			t.Fatalf("token of %d characters: %+v, %v", len(s), got, err)
+		}
+		return
+	}
+}
