@@ -152,19 +152,30 @@ func (r *Resolver) credential(ctx context.Context, ws *store.Workspace) (instant
 	if err != nil {
 		return instantly.Credential{}, err
 	}
-	key, err := r.open(admin)
+	key, err := r.vault.Open([]byte(admin.SealedCredential), []byte(admin.Name))
+	if err != nil {
+		what := admin.Name
+		if _, verr := r.store.Get(ctx, admin.Name); verr != nil {
+			what = ws.Name + "'s admin workspace" // hidden from this caller: not named
+		}
+		return instantly.Credential{}, unopenable(what, err)
+	}
 	// Whose budget x-as-workspace traffic spends is undocumented: spend both.
-	return instantly.Credential{APIKey: key, AsWorkspace: ws.InstantlyWorkspaceID,
-		Budget: []string{ws.InstantlyWorkspaceID, admin.InstantlyWorkspaceID}}, err
+	return instantly.Credential{APIKey: string(key), AsWorkspace: ws.InstantlyWorkspaceID,
+		Budget: []string{ws.InstantlyWorkspaceID, admin.InstantlyWorkspaceID}}, nil
 }
 
 func (r *Resolver) open(ws *store.Workspace) (string, error) {
 	key, err := r.vault.Open([]byte(ws.SealedCredential), []byte(ws.Name))
 	if err != nil {
-		return "", apierr.Wrap(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INTERNAL,
-			"the stored credential of "+ws.Name+" cannot be opened with the configured master keys; rotate the credential", err)
+		return "", unopenable(ws.Name, err)
 	}
 	return string(key), nil
+}
+
+func unopenable(what string, err error) error {
+	return apierr.Wrap(codes.FailedPrecondition, agencyv1.ErrorReason_ERROR_REASON_INTERNAL,
+		"the stored credential of "+what+" cannot be opened with the configured master keys; rotate the credential", err)
 }
 
 // Page is one upstream page request derived from our page_size/page_token.
