@@ -515,14 +515,16 @@ func (s *Service) verify(ctx context.Context, cred instantly.Credential, wantID 
 }
 
 // checkKey asks Instantly which workspace a credential acts on. One that
-// Instantly refuses is bad input, reported against field.
+// Instantly refuses is bad input, reported against field; but an admin
+// workspace's stored key (cred.AsWorkspace set) refused outright (401) is
+// that stored credential's fault, mapped as for any call through it.
 func (s *Service) checkKey(ctx context.Context, cred instantly.Credential, field string) (*instantly.Workspace, error) {
 	ws, err := s.d.Upstream.GetCurrentWorkspace(ctx, cred)
 	var upstreamErr *instantly.Error
 	switch {
 	case err == nil:
 		return ws, nil
-	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusUnauthorized:
+	case errors.As(err, &upstreamErr) && upstreamErr.StatusCode == http.StatusUnauthorized && cred.AsWorkspace == "":
 		e := apierr.InvalidArgument(apierr.Violation{Field: field, Description: "Instantly refused this key (401): " + upstreamErr.Message})
 		e.Reason = agencyv1.ErrorReason_ERROR_REASON_CREDENTIAL_INVALID
 		return nil, e.WithMetadata("upstream_status", "401")
