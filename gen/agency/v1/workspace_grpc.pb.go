@@ -42,7 +42,7 @@ const (
 type WorkspaceServiceClient interface {
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	CreateWorkspace(ctx context.Context, in *CreateWorkspaceRequest, opts ...grpc.CallOption) (*Workspace, error)
 	// Returns one registered workspace.
@@ -191,7 +191,7 @@ func (c *workspaceServiceClient) DiscoverSubWorkspaces(ctx context.Context, in *
 type WorkspaceServiceServer interface {
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	CreateWorkspace(context.Context, *CreateWorkspaceRequest) (*Workspace, error)
 	// Returns one registered workspace.

@@ -3408,7 +3408,7 @@ type ClientInterface interface {
 	//
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	//
 	// Takes any type of body and a specified content type.
@@ -3420,7 +3420,7 @@ type ClientInterface interface {
 	//
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	//
 	// Takes a body of the `application/json` content type.
@@ -4763,7 +4763,7 @@ func (c *Client) WorkspaceServiceListWorkspaces(ctx context.Context, params *Wor
 //
 // Registers a workspace. The API key is checked against Instantly
 // (GET /api/v2/workspaces/current) before anything is stored: a refused key
-// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 // workspace that is already registered is ALREADY_EXISTS.
 //
 // Takes any type of body and a specified content type.
@@ -4785,7 +4785,7 @@ func (c *Client) WorkspaceServiceCreateWorkspaceWithBody(ctx context.Context, pa
 //
 // Registers a workspace. The API key is checked against Instantly
 // (GET /api/v2/workspaces/current) before anything is stored: a refused key
-// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 // workspace that is already registered is ALREADY_EXISTS.
 //
 // Takes a body of the `application/json` content type.
@@ -9897,7 +9897,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -9909,7 +9909,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Registers a workspace. The API key is checked against Instantly
 	// (GET /api/v2/workspaces/current) before anything is stored: a refused key
-	// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+	// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 	// workspace that is already registered is ALREADY_EXISTS.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -17405,7 +17405,7 @@ func (c *ClientWithResponses) WorkspaceServiceListWorkspacesWithResponse(ctx con
 //
 // Registers a workspace. The API key is checked against Instantly
 // (GET /api/v2/workspaces/current) before anything is stored: a refused key
-// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 // workspace that is already registered is ALREADY_EXISTS.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -17423,7 +17423,7 @@ func (c *ClientWithResponses) WorkspaceServiceCreateWorkspaceWithBodyWithRespons
 //
 // Registers a workspace. The API key is checked against Instantly
 // (GET /api/v2/workspaces/current) before anything is stored: a refused key
-// is FAILED_PRECONDITION with reason CREDENTIAL_INVALID, and an Instantly
+// is INVALID_ARGUMENT with reason CREDENTIAL_INVALID, and an Instantly
 // workspace that is already registered is ALREADY_EXISTS.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
