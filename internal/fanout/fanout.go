@@ -290,8 +290,10 @@ func Do[T any](ctx context.Context, e *Engine, workspace string, fn Func[T]) Res
 	return one(ctx, e, workspace, fn)
 }
 
-// ErrNotAttempted is the error of a workspace that was never started.
-var ErrNotAttempted = fmt.Errorf("fanout: not attempted before the deadline")
+// ErrNotAttempted is the error of a workspace that was never started. It
+// wraps context.DeadlineExceeded, so it maps to DEADLINE_EXCEEDED like any
+// deadline, never to the INTERNAL of an unknown error.
+var ErrNotAttempted = fmt.Errorf("fanout: not attempted before the deadline: %w", context.DeadlineExceeded)
 
 // one runs fn for one workspace under its per-workspace and process-wide
 // slots. A panic in fn fails that workspace only.

@@ -381,7 +381,7 @@ func TestDoWaitsAndGivesUp(t *testing.T) {
 	go func() { third <- Do(context.Background(), e, "workspaces/acme", b.fn) }()
 	waitFor(t, "in fn 1, holding 1, queued 2, done 0", func() string { return b.state(e, "workspaces/acme") })
 	cancel()
-	if r := <-second; r.Outcome != NotAttempted || !errors.Is(r.Err, ErrNotAttempted) {
+	if r := <-second; r.Outcome != NotAttempted || !errors.Is(r.Err, ErrNotAttempted) || !errors.Is(r.Err, context.DeadlineExceeded) {
 		t.Fatalf("canceled while queued: %v (%v)", r.Outcome, r.Err)
 	}
 	// The canceled item left the line: the unit the first frees goes to
