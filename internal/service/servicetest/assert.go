@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -38,6 +40,21 @@ func WantErr(t testing.TB, err error, code codes.Code, field, reason string) *st
 	return st
 }
 
+// WantCode fails t unless err, mapped as the API edge maps it, carries
+// code; it returns the mapped error.
+func WantCode(t testing.TB, err error, code codes.Code) *apierr.Error {
+	t.Helper()
+	WantErr(t, err, code, "", "")
+	return apierr.FromError(err)
+}
+
+// WantField fails t unless err is INVALID_ARGUMENT with a BadRequest
+// violation naming field.
+func WantField(t testing.TB, err error, field string) {
+	t.Helper()
+	WantErr(t, err, codes.InvalidArgument, field, "")
+}
+
 // ViolatedFields lists the fields err's BadRequest detail names, in order.
 func ViolatedFields(err error) []string {
 	var fields []string
@@ -55,28 +72,6 @@ func ReasonOf(err error) string {
 		return ""
 	}
 	return apierr.ReasonString(apierr.FromError(err).Reason)
-}
-
-// Requests counts the API requests the simulator has seen for an Instantly
-// workspace: a test that a refusal reached Instantly not at all compares
-// it before and after.
-func (e *Env) Requests(instantlyID string) int64 {
-	return e.Sim.Stats()[instantlyID].Requests
-}
-
-// RevokeKeys revokes every API key of an Instantly workspace, so a
-// registered workspace's stored credential is refused (401).
-func (e *Env) RevokeKeys(t testing.TB, instantlyID string) {
-	t.Helper()
-	st, err := e.Sim.WorkspaceState(instantlyID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range st.APIKeys {
-		if err := e.Sim.RevokeAPIKey(instantlyID, k.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // Walk pages through a List call: list gets the page token ("" first) and
@@ -104,4 +99,25 @@ func Walk[T any](t testing.TB, maxPages int, list func(pageToken string) ([]T, s
 		}
 		token = next
 	}
+}
+
+// StatusReason is the ErrorInfo reason of a status as results carry it
+// (a fan-out's per-workspace status), or "".
+func StatusReason(st *spb.Status) string {
+	for _, d := range status.FromProto(st).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
+
+// WalkPages is Walk for a caller that checks the items itself: page gets
+// the page token and returns the next one; it returns the pages read.
+func WalkPages(t testing.TB, limit int, page func(token string) (next string, err error)) int {
+	t.Helper()
+	return len(Walk(t, limit, func(token string) ([]struct{}, string, error) {
+		next, err := page(token)
+		return []struct{}{{}}, next, err
+	}))
 }
