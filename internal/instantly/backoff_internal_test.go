@@ -92,3 +92,37 @@ func TestThrottledRetriesLastWhileTheDeadlineAllows(t *testing.T) {
 		t.Fatal("429 retried forever")
 	}
 }
+
+// TestRetryAfterBounds: a Retry-After of exactly MaxRetryAfter is still sat
+// out; an answer without one waits the jittered backoff, not zero.
+func TestRetryAfterBounds(t *testing.T) {
+	c, err := New(Options{BaseBackoff: time.Hour, MaxBackoff: time.Hour, MaxRetryAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := request{method: http.MethodGet}
+	if wait, retry := c.retryDecision(get, &Error{StatusCode: 429, RetryAfter: 2 * time.Second}, 1, false); !retry || wait != 2*time.Second {
+		t.Fatalf("Retry-After = MaxRetryAfter: wait %v, retry %v", wait, retry)
+	}
+	// Uniform over [0, 1h]: zero has a chance of 1 in 3.6e12.
+	if wait, retry := c.retryDecision(get, &Error{StatusCode: 503}, 1, false); !retry || wait == 0 {
+		t.Fatalf("no Retry-After: wait %v, retry %v; want a backoff", wait, retry)
+	}
+}
+
+// TestJitterReachesTheCeiling: full jitter draws from [0, ceiling], both
+// ends included (a 1 ns ceiling gives 0 and 1 ns).
+func TestJitterReachesTheCeiling(t *testing.T) {
+	c, err := New(Options{BaseBackoff: time.Nanosecond, MaxBackoff: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		wait, _ := c.retryDecision(request{method: http.MethodGet}, &Error{StatusCode: 503}, 1, false)
+		seen[wait] = true
+	}
+	if len(seen) != 2 || !seen[0] || !seen[time.Nanosecond] {
+		t.Fatalf("waits %v, want 0 and 1ns", seen)
+	}
+}

@@ -104,3 +104,25 @@ func TestBudgetGetsUpstreamLatencyWithoutTheWait(t *testing.T) {
 		t.Fatalf("buckets %v", budget.buckets[0])
 	}
 }
+
+// TestCredentialWithoutBudgetSkipsTheBudget: a credential that names no
+// budget (a key being checked before it is registered) neither waits on
+// the budget nor reports to it.
+func TestCredentialWithoutBudgetSkipsTheBudget(t *testing.T) {
+	clock := &budgetClock{now: time.Unix(1_700_000_000, 0)}
+	budget := &fakeBudget{clock: clock}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"ws-1","name":"Acme"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, srv.Client().Transport, fastRetries, func(o *instantly.Options) { o.Budget, o.Now = budget, clock.Now })
+	if _, err := c.GetCurrentWorkspace(ctxT(t), instantly.Credential{APIKey: "key"}); err != nil {
+		t.Fatal(err)
+	}
+	budget.mu.Lock()
+	defer budget.mu.Unlock()
+	if budget.acquired != 0 || len(budget.latencies) != 0 {
+		t.Fatalf("acquired %d, reported %d latencies; want none", budget.acquired, len(budget.latencies))
+	}
+}

@@ -323,9 +323,9 @@ func (c *Client) retryDecision(req request, err error, attempt int, hasDeadline 
 	default:
 		return 0, false // context ended, or a bug building the request
 	}
-	ceiling := c.opts.BaseBackoff << min(attempt-1, 16)
-	if ceiling > c.opts.MaxBackoff || ceiling <= 0 {
-		ceiling = c.opts.MaxBackoff
+	ceiling := min(c.opts.BaseBackoff, c.opts.MaxBackoff)
+	for range attempt - 1 {
+		ceiling = min(ceiling*2, c.opts.MaxBackoff)
 	}
 	return time.Duration(rand.Int64N(int64(ceiling) + 1)), true
 }
@@ -339,9 +339,7 @@ func (c *Client) once(ctx context.Context, cred Credential, req request, body []
 		return fmt.Errorf("instantly: bad path %q: %w", req.path, err)
 	}
 	u.Path = p
-	if len(req.query) > 0 {
-		u.RawQuery = req.query.Encode()
-	}
+	u.RawQuery = req.query.Encode() // "" for none
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -437,8 +435,8 @@ func decodeError(resp *http.Response, data []byte, cred Credential) *Error {
 		e.Message = strings.ReplaceAll(e.Message, cred.APIKey, "<redacted>")
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil && secs >= 0 {
-			e.RetryAfter = time.Duration(secs) * time.Second
+		if secs, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil {
+			e.RetryAfter = time.Duration(max(secs, 0)) * time.Second
 		} else if t, err := http.ParseTime(ra); err == nil {
 			e.RetryAfter = max(time.Until(t), 0)
 		}

@@ -150,3 +150,31 @@ func counters(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// TestNoPerWorkspaceSeriesByDefault: without --metrics-per-workspace no
+// series is labelled by workspace (cardinality stays bounded).
+func TestNoPerWorkspaceSeriesByDefault(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := instantly.NewMetrics(reg, instantly.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"ws-1","name":"Acme"}`))
+	}))
+	defer srv.Close()
+	c, err := instantly.New(instantly.Options{BaseURL: srv.URL, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetCurrentWorkspace(t.Context(), instantly.Credential{APIKey: "k", Budget: []string{"ws-a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(reg, "agencyplane_upstream_workspace_requests_total"); n != 0 {
+		t.Fatalf("%d per-workspace series without the flag", n)
+	}
+	if n := testutil.CollectAndCount(reg, "agencyplane_upstream_requests_total"); n != 1 {
+		t.Fatalf("%d request series, want 1", n)
+	}
+}

@@ -180,3 +180,32 @@ func TestWalksUseLargestPageByDefault(t *testing.T) {
 		t.Fatalf("limits = %v, want %v", limits, want)
 	}
 }
+
+// TestAllWalkEdges: MaxPages(0) keeps the default cap (not zero pages), a
+// walk started after a cursor that upstream hands back again stops at
+// once, and the error says where it stopped.
+func TestAllWalkEdges(t *testing.T) {
+	c, _ := fakePages(t, func(cur string) instantly.Page[instantly.CustomTag] {
+		if cur == "1" {
+			return instantly.Page[instantly.CustomTag]{Items: []instantly.CustomTag{}}
+		}
+		return tagPage("0", "1")
+	})
+	got, err := instantly.Collect(c.AllCustomTags(ctxT(t), instantly.Credential{APIKey: "k"}, instantly.ListCustomTagsParams{}, instantly.MaxPages(0)))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("MaxPages(0): %d items, %v", len(got), err)
+	}
+
+	c, n := fakePages(t, func(string) instantly.Page[instantly.CustomTag] { return tagPage("x", "start") })
+	got, err = instantly.Collect(c.AllCustomTags(ctxT(t), instantly.Credential{APIKey: "k"}, instantly.ListCustomTagsParams{}, instantly.StartingAfter("start")))
+	var invalid *instantly.InvalidAnswerError
+	if !errors.As(err, &invalid) || !errors.Is(err, instantly.ErrCursorNotAdvancing) || len(got) != 1 || n.Load() != 1 {
+		t.Fatalf("cursor handed back: %d items, %d requests, %v", len(got), n.Load(), err)
+	}
+	if want := instantly.ErrCursorNotAdvancing.Error() + " (" + invalid.Detail + ")"; invalid.Detail != "after 1 pages" || err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
+	}
+	if got := (&instantly.InvalidAnswerError{Kind: instantly.ErrNotApplied, Message: "no"}).Error(); got != instantly.ErrNotApplied.Error()+": no" {
+		t.Fatalf("without a detail: %q", got)
+	}
+}

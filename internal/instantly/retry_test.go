@@ -365,3 +365,28 @@ func TestKeyEchoedByUpstreamIsRedacted(t *testing.T) {
 		t.Fatalf("Credential formats its key: %s", s)
 	}
 }
+
+// TestCanceledRetryKeepsTheEarlierError: a call canceled while its retry
+// is in flight reports what went wrong before (the 503), not only the
+// cancellation.
+func TestCanceledRetryKeepsTheEarlierError(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"statusCode":503,"error":"Service Unavailable","message":"down for a moment"}`))
+			return
+		}
+		cancel() // the caller gives up while the retry is in flight
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, srv.Client().Transport, fastRetries)
+	_, err := c.GetCurrentWorkspace(ctx, instantly.Credential{APIKey: "key"})
+	if s := apiStatus(err); s != http.StatusServiceUnavailable || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v; want the 503 and the cancellation", err)
+	}
+}
