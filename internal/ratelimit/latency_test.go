@@ -147,4 +147,69 @@ func TestSustained(t *testing.T) {
 	if got := ratelimit.Scaled(100, 3000, 1).Sustained(); got != 50 {
 		t.Fatalf("100/s and 3000/min: %v/s, want 50", got)
 	}
+	// A window left unset (zero) does not bound the rate.
+	if got := (ratelimit.Limits{PerSecond: ratelimit.Limit{Rate: 50, Period: time.Second}}).Sustained(); got != 50 {
+		t.Fatalf("50/s without a per-minute window: %v/s, want 50", got)
+	}
+}
+
+// TestLatencyTrackerOptions: Rate, Slack and Alpha are used as given when
+// valid, and out-of-range values take the defaults (80/s, 1.5, 0.2).
+func TestLatencyTrackerOptions(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name        string
+		opts        ratelimit.LatencyOptions
+		wantLatency time.Duration // after samples of 150ms then 10ms
+		wantLimit   int
+	}{
+		// ceil(80 × 0.122 × 1.5) + 1
+		{"defaults", ratelimit.LatencyOptions{}, 122 * ms, 16},
+		{"nonsense means default", ratelimit.LatencyOptions{Rate: -1, Slack: -1, Alpha: -1}, 122 * ms, 16},
+		{"alpha above 1 means default", ratelimit.LatencyOptions{Alpha: 1.5}, 122 * ms, 16},
+		// ceil(40 × 0.122 × 1.5) + 1
+		{"rate", ratelimit.LatencyOptions{Rate: 40}, 122 * ms, 9},
+		// ceil(80 × 0.122 × 1) + 1
+		{"slack", ratelimit.LatencyOptions{Slack: 1}, 122 * ms, 11},
+		// 150 + 0.5 × (10 - 150); ceil(80 × 0.08 × 1.5) + 1
+		{"alpha", ratelimit.LatencyOptions{Alpha: 0.5}, 80 * ms, 11},
+		// Alpha 1: the newest sample is the average; ceil(80 × 0.01 × 1.5) + 1
+		{"alpha 1", ratelimit.LatencyOptions{Alpha: 1}, 10 * ms, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Now = newFakeClock().Now
+			tr := ratelimit.NewLatencyTracker(tc.opts)
+			tr.Observe([]string{"a"}, 150*ms)
+			tr.Observe([]string{"a"}, 10*ms)
+			if l, ok := tr.Latency("a"); !ok || !near(l, tc.wantLatency) {
+				t.Fatalf("latency %v %v, want %v", l, ok, tc.wantLatency)
+			}
+			if got := tr.Limit([]string{"a"}); got != tc.wantLimit {
+				t.Fatalf("limit %d, want %d", got, tc.wantLimit)
+			}
+		})
+	}
+}
+
+// TestLatencyTrackerIdleEdges: a sample exactly Idle old still counts (even
+// across a sweep), and a bucket unused for 2×Idle is forgotten by the next
+// sample of any bucket, so memory stays bounded.
+func TestLatencyTrackerIdleEdges(t *testing.T) {
+	clk := newFakeClock()
+	tr := ratelimit.NewLatencyTracker(ratelimit.LatencyOptions{Rate: 80, Idle: 10 * time.Minute, Now: clk.Now})
+	clk.Advance(time.Second)
+	tr.Observe([]string{"a"}, 100*time.Millisecond)
+	clk.Advance(10 * time.Minute)
+	tr.Observe([]string{"b"}, 100*time.Millisecond) // a sweep: Idle since the tracker began
+	if l, ok := tr.Latency("a"); !ok || !near(l, 100*time.Millisecond) {
+		t.Fatalf("a sample exactly Idle old: %v %v, want 100ms", l, ok)
+	}
+	if got := tr.Limit([]string{"a"}); got != 13 { // ceil(80 × 0.1 × 1.5) + 1
+		t.Fatalf("limit %d from a sample exactly Idle old, want 13", got)
+	}
+	clk.Advance(10 * time.Minute)
+	tr.Observe([]string{"c"}, 100*time.Millisecond)
+	if n := tr.Len(); n != 2 {
+		t.Fatalf("%d buckets remembered, want 2 (b, c): a has been unused for 2×Idle", n)
+	}
 }

@@ -112,8 +112,7 @@ func wait(ctx context.Context, l Limiter, buckets []string, h *health) error {
 		case err == nil:
 			h.answered()
 			unavailable, backoff = nil, 0
-			delay = max(res.RetryAfter, minSleep)
-			delay += rand.N(min(delay/16, maxJitter) + 1)
+			delay = retryDelay(res.RetryAfter, rand.N[time.Duration])
 		case errors.Is(err, ErrUnavailable) && ctx.Err() == nil:
 			// Fail closed, but not forever: a caller without a deadline
 			// gets the error once nobody has been answered for
@@ -123,7 +122,7 @@ func wait(ctx context.Context, l Limiter, buckets []string, h *health) error {
 			}
 			unavailable = err
 			backoff = min(max(2*backoff, unavailableBackoffMin), unavailableBackoffMax)
-			delay = backoff/2 + rand.N(backoff/2+1)
+			delay = backoffDelay(backoff, rand.N[time.Duration])
 		case ctx.Err() != nil:
 			return giveUp(err)
 		default:
@@ -140,4 +139,18 @@ func wait(ctx context.Context, l Limiter, buckets []string, h *health) error {
 		case <-t.C:
 		}
 	}
+}
+
+// retryDelay is the sleep after a denial: RetryAfter (at least minSleep) plus
+// a jitter of up to 1/16 of it, capped at maxJitter. randN(n) is uniform in
+// [0, n) (rand.N).
+func retryDelay(retryAfter time.Duration, randN func(time.Duration) time.Duration) time.Duration {
+	d := max(retryAfter, minSleep)
+	return d + randN(min(d/16, maxJitter)+1)
+}
+
+// backoffDelay is the sleep before retrying an unavailable backend: uniform
+// in [backoff/2, backoff]. randN is as for retryDelay.
+func backoffDelay(backoff time.Duration, randN func(time.Duration) time.Duration) time.Duration {
+	return backoff/2 + randN(backoff/2+1)
 }

@@ -92,9 +92,9 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 	tats := make([]int64, 0, len(buckets)*len(l.windows))
 	for _, b := range buckets {
 		for wi, w := range l.windows {
-			tat, ok := l.tats[key{b, wi}]
-			if !ok || tat < now {
-				tat = now
+			tat := now // idle (no TAT, or one in the past): max(TAT, now)
+			if stored, ok := l.tats[key{b, wi}]; ok {
+				tat = max(stored, now)
 			}
 			tats = append(tats, tat)
 			retry = max(retry, tat+(N-1)*w.interval-w.tolerance-now)

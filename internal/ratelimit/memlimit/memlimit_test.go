@@ -54,12 +54,27 @@ func TestSweepDropsIdleWindows(t *testing.T) {
 	if got, want := l.size(), 2*(sweepEvery-1); got != want {
 		t.Fatalf("size = %d, want %d (two windows per bucket)", got, want)
 	}
-	clock.Advance(time.Second) // every window is idle again
+	// Every window is idle again exactly one interval (12.5ms) after its
+	// only admission, and is dropped then.
+	clock.Advance(12500 * time.Microsecond)
 	if _, err := l.Allow(t.Context(), []string{"last"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got := l.size(); got != 2 {
 		t.Fatalf("size after sweep = %d, want 2 (only the last bucket)", got)
+	}
+	// Sweeps recur every sweepEvery calls.
+	for i := range sweepEvery - 1 {
+		if _, err := l.Allow(t.Context(), []string{"again" + strconv.Itoa(i)}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Second)
+	if _, err := l.Allow(t.Context(), []string{"last"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.size(); got != 2 {
+		t.Fatalf("size after the second sweep = %d, want 2 (only the last bucket)", got)
 	}
 }
 

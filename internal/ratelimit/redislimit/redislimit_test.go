@@ -376,6 +376,33 @@ func TestDenyCacheAnswersLocally(t *testing.T) {
 	}
 }
 
+// TestDenyCacheIsBounded: the denial cache holds at most maxDenials entries;
+// when full it first drops the denials that have ended (at exactly their
+// end), and while all are still live it caches no more.
+func TestDenyCacheIsBounded(t *testing.T) {
+	c := &denyCache{entries: map[string]denial{}}
+	t0 := time.Unix(1_764_158_400, 0)
+	res := ratelimit.Result{RetryAfter: time.Second, ResetAfter: time.Second}
+	for i := range maxDenials {
+		c.store("set"+strconv.Itoa(i), 1, t0, res)
+	}
+	c.store("new", 1, t0, res)
+	if n := len(c.entries); n != maxDenials {
+		t.Fatalf("%d entries, want the bound %d", n, maxDenials)
+	}
+	if _, ok := c.lookup("new", 1, t0); ok {
+		t.Fatal("a denial was cached past the bound")
+	}
+	later := t0.Add(res.RetryAfter) // every cached denial ends now
+	c.store("later", 1, later, res)
+	if n := len(c.entries); n != 1 {
+		t.Fatalf("%d entries, want 1: ended denials make room", n)
+	}
+	if r, ok := c.lookup("later", 1, later); !ok || r.RetryAfter != time.Second {
+		t.Fatalf("lookup = %+v, %v; want the new denial", r, ok)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = c.Close() })
