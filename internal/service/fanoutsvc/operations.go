@@ -190,7 +190,11 @@ func (s *Service) execute(ctx context.Context, job *ops.Job, req proto.Message, 
 	start := time.Now()
 	t, cred, err := s.workerTarget(ctx, job)
 	if err != nil {
-		s.recordAll(ctx, job, pending, nil, fanout.Failed, err, start)
+		var emails []string
+		if r, ok := req.(*agencyv1.OnboardMembersRequest); ok {
+			emails = personEmails(r, pending) // each failed item names its person
+		}
+		s.recordAll(ctx, job, pending, emails, fanout.Failed, err, start)
 		return
 	}
 	switch {
@@ -251,10 +255,7 @@ func (s *Service) recordAll(ctx context.Context, job *ops.Job, items []ops.Item,
 func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.OnboardMembersRequest, t target, cred instantly.Credential) {
 	start := time.Now()
 	pending := job.Pending()
-	emails := make([]string, len(pending))
-	for i, it := range pending {
-		emails[i] = req.GetPeople()[it.Person].GetEmail()
-	}
+	emails := personEmails(req, pending)
 	var list []instantly.WorkspaceMember
 	read := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 		return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
@@ -309,6 +310,15 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 		})
 	}
 	wg.Wait()
+}
+
+// personEmails are the emails of items' people, in order.
+func personEmails(req *agencyv1.OnboardMembersRequest, items []ops.Item) []string {
+	emails := make([]string, len(items))
+	for i, it := range items {
+		emails[i] = req.GetPeople()[it.Person].GetEmail()
+	}
+	return emails
 }
 
 // invitePerson is one onboarding item.
@@ -404,8 +414,8 @@ func (s *Service) createKeyItem(ctx context.Context, job *ops.Job, it ops.Item, 
 			return &agencyv1.WorkspaceResult{Payload: &agencyv1.WorkspaceResult_CreatedApiKey{CreatedApiKey: &agencyv1.CreatedApiKey{
 				ApiKey: apikeys.ToProto(t.ws, &theirs[0])}}}, fanout.AlreadyDone, nil
 		}
-		for _, k := range ours {
-			if _, err := s.client.DeleteAPIKey(ctx, cred, k.ID); err != nil && resolve.HTTPStatus(err) != 404 {
+		if len(ours) > 0 {
+			if err := s.revokeKeys(ctx, cred, ours); err != nil {
 				return nil, fanout.Failed, err
 			}
 			note = "an interrupted earlier attempt had created this key; its secret reached nobody, so it was revoked and the key created anew"
@@ -425,8 +435,26 @@ func (s *Service) createKeyItem(ctx context.Context, job *ops.Job, it ops.Item, 
 		return &agencyv1.WorkspaceResult{Note: note, Payload: &agencyv1.WorkspaceResult_CreatedApiKey{CreatedApiKey: &agencyv1.CreatedApiKey{
 			ApiKey: apikeys.ToProto(t.ws, key), Secret: key.Key}}}, fanout.Created, nil
 	}
+	// The last creation's answer was lost too: revoke what it may have made.
+	ours, _, err := s.keysNamed(ctx, cred, name, intent)
+	if err == nil {
+		err = s.revokeKeys(ctx, cred, ours)
+	}
+	if err != nil {
+		return nil, fanout.Failed, err
+	}
 	return nil, fanout.Failed, apierr.New(codes.Unavailable, agencyv1.ErrorReason_ERROR_REASON_UPSTREAM_UNAVAILABLE,
 		"Instantly kept failing to answer key creations; every key made without an answer was revoked")
+}
+
+// revokeKeys revokes keys; one already gone is fine.
+func (s *Service) revokeKeys(ctx context.Context, cred instantly.Credential, keys []instantly.APIKey) error {
+	for _, k := range keys {
+		if _, err := s.client.DeleteAPIKey(ctx, cred, k.ID); err != nil && resolve.HTTPStatus(err) != 404 {
+			return err
+		}
+	}
+	return nil
 }
 
 // keysNamed splits the workspace's keys named name into those created
