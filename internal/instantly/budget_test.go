@@ -11,31 +11,13 @@ import (
 	"time"
 
 	"github.com/agencyplane/agencyplane/internal/instantly"
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
-
-// budgetClock is a settable clock shared by the fake budget, the fake
-// upstream and the client, so latencies are exact.
-type budgetClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *budgetClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *budgetClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakeBudget "waits" in Acquire by advancing the clock, and records what
 // the client reports.
 type fakeBudget struct {
-	clock     *budgetClock
+	clock     *fakeclock.Clock
 	wait      time.Duration
 	mu        sync.Mutex
 	acquired  int
@@ -70,7 +52,7 @@ func (b *fakeBudget) Succeeded(buckets []string, latency time.Duration) {
 // a 10 s limiter wait is not in it, the upstream's 150 ms is. A 429 is
 // reported as Throttled, not as a latency sample.
 func TestBudgetGetsUpstreamLatencyWithoutTheWait(t *testing.T) {
-	clock := &budgetClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	budget := &fakeBudget{clock: clock, wait: 10 * time.Second}
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +91,7 @@ func TestBudgetGetsUpstreamLatencyWithoutTheWait(t *testing.T) {
 // budget (a key being checked before it is registered) neither waits on
 // the budget nor reports to it.
 func TestCredentialWithoutBudgetSkipsTheBudget(t *testing.T) {
-	clock := &budgetClock{now: time.Unix(1_700_000_000, 0)}
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	budget := &fakeBudget{clock: clock}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -1,30 +1,13 @@
 package ratelimit
 
 import (
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
 
-// stepClock is a settable clock, safe for concurrent use.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newStepClock() *stepClock { return &stepClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newStepClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 // TestGatePenaltySchedule: consecutive 429s without Retry-After pause a
 // bucket for BasePenalty, doubling per 429 up to MaxPenalty; zero or negative

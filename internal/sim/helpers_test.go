@@ -9,35 +9,17 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/agencyplane/agencyplane/internal/sim"
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
 
 const currentPath = "/api/v2/workspaces/current"
 
-// fakeClock is the injected clock: rate-limit tests move time by hand, never sleep.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // env is one simulator behind a real HTTP server.
@@ -45,7 +27,7 @@ type env struct {
 	t     *testing.T
 	sim   *sim.Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 }
 
 func newEnv(t *testing.T, cfg sim.Config) *env {

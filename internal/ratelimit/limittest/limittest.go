@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
 
 // NewLimiter returns a limiter enforcing limits on one backend's state.
@@ -29,29 +30,9 @@ type NewLimiter func(limits ratelimit.Limits) ratelimit.Limiter
 // every limiter must read, or nil for the backend's own clock.
 type Factory func(t *testing.T, clock func() time.Time) NewLimiter
 
-// Clock is a fake clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock at a whole second, so µs arithmetic is exact.
-func NewClock() *Clock {
-	return &Clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// NewClock returns a fake clock at a whole second, so µs arithmetic is exact.
+func NewClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 }
 
 type mode int
@@ -111,7 +92,7 @@ func Run(t *testing.T, f Factory, skip ...string) {
 
 type env struct {
 	t          *testing.T
-	clock      *Clock // nil in real time
+	clock      *fakeclock.Clock // nil in real time
 	newLimiter NewLimiter
 }
 

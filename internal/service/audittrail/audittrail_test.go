@@ -22,6 +22,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/service/servicetest"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/store"
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
 
 // trailStart is when the stored trail begins: within the store's audit
@@ -160,7 +161,7 @@ func TestListEventsPages(t *testing.T) {
 }
 
 // auditAt writes an Instantly audit-log entry into iid at time at.
-func auditAt(t *testing.T, e *servicetest.Env, clock *limittest.Clock, iid string, at time.Time, activity int) string {
+func auditAt(t *testing.T, e *servicetest.Env, clock *fakeclock.Clock, iid string, at time.Time, activity int) string {
 	t.Helper()
 	clock.Advance(at.Sub(clock.Now())) // never backwards: entries are written in time order
 	entry, err := e.Sim.AddAuditLog(iid, sim.AuditEntry{ActivityType: activity})

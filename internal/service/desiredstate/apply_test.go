@@ -161,7 +161,7 @@ func TestApplyPlanRefused(t *testing.T) {
 		{"an admin of another client", nil, who("other", auth.RoleAdmin, "client=b"), p.GetName(), codes.NotFound, ""},
 		{"no such plan", nil, planner(), "plans/" + ops.NewID(), codes.NotFound, ""},
 		{"not a plan name", nil, planner(), "operations/" + ops.NewID(), codes.NotFound, ""},
-		{"past the TTL", func() { w.clock.Add(ttl + time.Second) }, planner(), p.GetName(), codes.FailedPrecondition, "expired"},
+		{"past the TTL", func() { w.clock.Advance(ttl + time.Second) }, planner(), p.GetName(), codes.FailedPrecondition, "expired"},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			if c.setup != nil {
@@ -181,7 +181,7 @@ func TestApplyPlanRefused(t *testing.T) {
 	}
 	// A plan exactly the TTL old is still applied.
 	q := w.plan(t, planner(), agencyFile)
-	w.clock.Add(ttl)
+	w.clock.Advance(ttl)
 	if _, err := w.svc.ApplyPlan(planner(), &agencyv1.ApplyPlanRequest{Name: q.GetName()}); err != nil {
 		t.Fatalf("a plan the TTL old: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestDrift(t *testing.T) {
 	// By hand: an undeclared member in a1, and one in b1.
 	w.add(t, "a1", "drifter@agency.test", sim.RoleEditor, true)
 	w.add(t, "b1", "drifter@agency.test", sim.RoleEditor, true)
-	w.clock.Add(time.Minute)
+	w.clock.Advance(time.Minute)
 	first := w.clock.Now()
 	for range 2 {
 		if err := w.svc.Reconcile(ctx); err != nil {
@@ -236,7 +236,7 @@ func TestDrift(t *testing.T) {
 			!d.GetCheckTime().AsTime().Equal(w.clock.Now()) {
 			t.Fatalf("drift %v; first seen should stay %v", d, first)
 		}
-		w.clock.Add(time.Minute)
+		w.clock.Advance(time.Minute)
 	}
 	other, err := w.svc.GetDrift(who("other", auth.RoleAdmin, "client=b"), &agencyv1.GetDriftRequest{})
 	if err != nil || len(other.GetItems()) != 0 || other.GetSummary().GetRemovals() != 0 {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	ops "github.com/agencyplane/agencyplane/internal/operations"
 	"github.com/agencyplane/agencyplane/internal/service/servicetest"
 	"github.com/agencyplane/agencyplane/internal/sim"
+	"github.com/agencyplane/agencyplane/internal/testutil/fakeclock"
 )
 
 // agencyFile is the file the tests plan. Every selector line is unique, so
@@ -67,16 +67,6 @@ func lineOf(t *testing.T, file, text string) int32 {
 	return 0
 }
 
-// clock is the service's time, moved by the test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-
 // world is a desired-state service over four workspaces: a1 (team=sdr), a2
 // (team=smb) and a3 (tier=gold, selected only by a tags entry) of client a,
 // the planner's scope, and b1 (team=sdr) of client b outside it.
@@ -84,7 +74,7 @@ type world struct {
 	e     *servicetest.Env
 	svc   *Service
 	m     *ops.Manager
-	clock *clock
+	clock *fakeclock.Clock
 	ws    map[string]servicetest.Workspace
 	owner map[string]string // id → the owner's email
 }
@@ -104,7 +94,7 @@ func newWorld(t *testing.T, o Options, tweaks ...func(*Deps)) *world {
 func buildWorld(t *testing.T, o Options, tweaks ...func(*Deps)) *world {
 	t.Helper()
 	e := servicetest.New(t, servicetest.Options{})
-	w := &world{e: e, m: e.NewManager(t), clock: &clock{now: time.Now().UTC()}, ws: map[string]servicetest.Workspace{}, owner: map[string]string{}}
+	w := &world{e: e, m: e.NewManager(t), clock: fakeclock.New(time.Now().UTC()), ws: map[string]servicetest.Workspace{}, owner: map[string]string{}}
 	o.PlanTTL, o.Now = ttl, w.clock.Now
 	d := Deps{Scoped: e.Scoped, Raw: e.Store.Workspaces(), Resolver: e.Resolver, RawResolver: e.Raw, Client: e.Client,
 		Engine: e.Engine, Locker: e.Locker, Manager: w.m, Store: ds.NewMemory(w.clock.Now), Pages: e.Pages}
