@@ -16,8 +16,12 @@ const RetryAttempts = 5
 // the client's own retries, throttling, a store blip) must not become a
 // failed item. Each try must read before it writes.
 func Retry[T any](ctx context.Context, retryable func(error) bool, run func() Result[T]) Result[T] {
-	return retry(ctx, backoff{attempts: RetryAttempts, base: 200 * time.Millisecond, max: 5 * time.Second, jitter: rand.N[time.Duration]},
-		retryable, run)
+	return retry(ctx, standardBackoff(), retryable, run)
+}
+
+// standardBackoff is Retry's pacing.
+func standardBackoff() backoff {
+	return backoff{attempts: RetryAttempts, base: 200 * time.Millisecond, max: 5 * time.Second, jitter: rand.N[time.Duration]}
 }
 
 // backoff paces retry: attempts tries in all; the pause after try n is

@@ -74,3 +74,18 @@ func TestRetryPauses(t *testing.T) {
 		}
 	}
 }
+
+// TestStandardBackoff: Retry tries RetryAttempts times, pausing 200 ms
+// doubling to 5 s before jitter.
+func TestStandardBackoff(t *testing.T) {
+	b := standardBackoff()
+	if b.attempts != RetryAttempts {
+		t.Fatalf("%d attempts", b.attempts)
+	}
+	b.jitter = func(time.Duration) time.Duration { return 0 }
+	for i, w := range []time.Duration{200, 400, 800, 1600, 3200, 5000, 5000} {
+		if got := b.pause(i + 1); got != w*time.Millisecond {
+			t.Errorf("pause after try %d = %v, want %v", i+1, got, w*time.Millisecond)
+		}
+	}
+}
