@@ -102,14 +102,26 @@ type Delivery struct {
 	Attempt int64
 }
 
-// ListQuery selects operations, newest first.
+// ListQuery selects operations, newest first (creation time, then id,
+// descending).
 type ListQuery struct {
-	// Before excludes operations created at or after the one with this id
-	// (the previous page's last id); empty starts at the newest.
-	Before string
-	Limit  int
-	Match  func(*Record) bool
+	// After is the previous page's last operation: the list continues
+	// after its place in the order, even once it has been deleted or has
+	// expired. Nil starts at the newest.
+	After *Cursor
+	Limit int
+	Match func(*Record) bool
 }
+
+// Cursor is a place in the list order: an operation's id and creation
+// time.
+type Cursor struct {
+	ID         string
+	CreateTime time.Time
+}
+
+// CursorOf is rec's place in the list order.
+func CursorOf(rec *Record) *Cursor { return &Cursor{ID: rec.ID, CreateTime: rec.CreateTime} }
 
 // Backend stores operations and queues their work. Every method is safe
 // for concurrent use by many replicas.

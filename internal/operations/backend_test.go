@@ -193,29 +193,53 @@ func TestBackendList(t *testing.T) {
 		ctx := context.Background()
 		base := time.Now().Add(-time.Hour)
 		for i := range 7 {
-			rec := newRecord(fmt.Sprintf("list%d", i), base.Add(time.Duration(i)*time.Second), "workspaces/a")
+			rec := newRecord(fmt.Sprintf("list%d", i), base.Add(time.Duration(i)*time.Second)) // no items: ended, so deletable
 			rec.Creator = []string{"tokens/a", "tokens/b"}[i%2]
 			if err := b.Create(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
 		}
-		var ids []string
-		before := ""
-		for {
-			page, err := b.List(ctx, ListQuery{Before: before, Limit: 2, Match: func(r *Record) bool { return r.Creator == "tokens/a" }})
-			if err != nil {
+		// Two created in the same millisecond: the id breaks the tie.
+		for _, id := range []string{"list7a", "list7b"} {
+			rec := newRecord(id, base.Add(7*time.Second))
+			rec.Creator = "tokens/a"
+			if err := b.Create(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range page {
-				ids = append(ids, r.ID)
-			}
-			if len(page) < 2 {
-				break
-			}
-			before = page[len(page)-1].ID
 		}
-		if want := []string{"list6", "list4", "list2", "list0"}; !slices.Equal(ids, want) {
+		walk := func(match func(*Record) bool, onPage func([]*Record)) []string {
+			var ids []string
+			var after *Cursor
+			for {
+				page, err := b.List(ctx, ListQuery{After: after, Limit: 2, Match: match})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range page {
+					ids = append(ids, r.ID)
+				}
+				if len(page) < 2 {
+					return ids
+				}
+				after = CursorOf(page[len(page)-1])
+				onPage(page)
+			}
+		}
+		ids := walk(func(r *Record) bool { return r.Creator == "tokens/a" }, func([]*Record) {})
+		if want := []string{"list7b", "list7a", "list6", "list4", "list2", "list0"}; !slices.Equal(ids, want) {
 			t.Fatalf("ids = %v, want %v", ids, want)
+		}
+		// A client deleting each page as it lists it still sees every
+		// operation: the cursor outlives its operation.
+		ids = walk(nil, func(page []*Record) {
+			for _, r := range page {
+				if err := b.Delete(ctx, r.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		if want := []string{"list7b", "list7a", "list6", "list5", "list4", "list3", "list2", "list1", "list0"}; !slices.Equal(ids, want) {
+			t.Fatalf("deleting while listing: ids = %v, want %v", ids, want)
 		}
 	})
 }

@@ -151,7 +151,8 @@ func (m *Manager) Create(ctx context.Context, rec *Record) error {
 		rec.ID = NewID()
 	}
 	if rec.CreateTime.IsZero() {
-		rec.CreateTime = m.opts.Now().UTC()
+		// Milliseconds: the list order's resolution in every backend.
+		rec.CreateTime = m.opts.Now().UTC().Truncate(time.Millisecond)
 	}
 	rec.Total = 0
 	for i := range rec.Entries {

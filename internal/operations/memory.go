@@ -137,11 +137,9 @@ func (m *Memory) List(_ context.Context, q ListQuery) ([]*Record, error) {
 	}
 	slices.SortFunc(all, newestFirst)
 	var out []*Record
-	past := q.Before == ""
 	for _, r := range all {
-		if !past {
-			past = r.ID == q.Before
-			continue
+		if q.After != nil && newestFirst(&Record{ID: q.After.ID, CreateTime: q.After.CreateTime}, r) >= 0 {
+			continue // at or before the cursor
 		}
 		if q.Match == nil || q.Match(r) {
 			out = append(out, r)

@@ -184,28 +184,28 @@ func (r *Redis) List(ctx context.Context, q ListQuery) ([]*Record, error) {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	maxScore := "+inf"
-	if q.Before != "" {
-		s, err := r.rdb.ZScore(ctx, r.indexKey(), q.Before).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, r.wrap("list", err)
-		}
-		maxScore = strconv.FormatFloat(s, 'f', 0, 64)
+	if q.After != nil {
+		maxScore = strconv.FormatInt(ms(q.After.CreateTime), 10)
 	}
 	var out []*Record
 	offset := int64(0)
-	past := q.Before == ""
 	for len(out) < q.Limit {
-		ids, err := r.rdb.ZRevRangeByScore(ctx, r.indexKey(), &redis.ZRangeBy{Max: maxScore, Min: "-inf", Offset: offset, Count: 100}).Result()
+		zs, err := r.rdb.ZRevRangeByScoreWithScores(ctx, r.indexKey(), &redis.ZRangeBy{Max: maxScore, Min: "-inf", Offset: offset, Count: 100}).Result()
 		if err != nil {
 			return nil, r.wrap("list", err)
 		}
-		if len(ids) == 0 {
+		if len(zs) == 0 {
 			break
 		}
-		offset += int64(len(ids))
+		offset += int64(len(zs))
+		ids := make([]string, 0, len(zs))
+		for _, z := range zs {
+			// Ties on the score are ordered by id, descending: skip up to
+			// and including the cursor's id.
+			if id, _ := z.Member.(string); q.After == nil || int64(z.Score) < ms(q.After.CreateTime) || id < q.After.ID {
+				ids = append(ids, id)
+			}
+		}
 		cmds := make([]*redis.StringCmd, len(ids))
 		if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range ids {
@@ -216,11 +216,6 @@ func (r *Redis) List(ctx context.Context, q ListQuery) ([]*Record, error) {
 			return nil, r.wrap("list", err)
 		}
 		for i, id := range ids {
-			if !past {
-				// Ties on the score: skip up to and including the cursor.
-				past = id == q.Before
-				continue
-			}
 			data, err := cmds[i].Result()
 			if errors.Is(err, redis.Nil) {
 				// Expired: forget it in the index too.

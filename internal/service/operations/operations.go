@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -110,26 +111,28 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		size = 50
 	}
 	hash := pagetoken.Hash("operations")
-	var before string
+	var after *ops.Cursor
 	if req.GetPageToken() != "" {
 		tok, err := s.pages.Decode(req.GetPageToken(), hash)
+		if err == nil {
+			after, err = parseCursor(tok.After)
+		}
 		if err != nil {
 			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
-		before = tok.After
 	}
 	p, ok := auth.FromContext(ctx)
 	if !ok {
 		return nil, notFound("operations")
 	}
-	recs, err := s.m.Backend().List(ctx, ops.ListQuery{Before: before, Limit: size + 1, Match: func(r *ops.Record) bool { return Visible(p, r) }})
+	recs, err := s.m.Backend().List(ctx, ops.ListQuery{After: after, Limit: size + 1, Match: func(r *ops.Record) bool { return Visible(p, r) }})
 	if err != nil {
 		return nil, err
 	}
 	out := &longrunningpb.ListOperationsResponse{}
 	for i, rec := range recs {
 		if i == size {
-			out.NextPageToken = s.pages.Encode(pagetoken.Token{After: recs[size-1].ID, FilterHash: hash})
+			out.NextPageToken = s.pages.Encode(pagetoken.Token{After: cursorString(ops.CursorOf(recs[size-1])), FilterHash: hash})
 			break
 		}
 		_, st, err := s.m.Backend().Get(ctx, rec.ID)
@@ -146,6 +149,25 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 		out.Operations = append(out.Operations, op)
 	}
 	return out, nil
+}
+
+// cursorString renders a page's end for its token: "{id}.{unix ns}". The
+// creation time lets the next page start after it even once that
+// operation has been deleted (a client deleting what it lists).
+func cursorString(c *ops.Cursor) string {
+	return c.ID + "." + strconv.FormatInt(c.CreateTime.UnixNano(), 10)
+}
+
+func parseCursor(s string) (*ops.Cursor, error) {
+	id, ns, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ops.ParseName(ops.Name(id)); !ok {
+		return nil, errors.New("malformed cursor")
+	}
+	return &ops.Cursor{ID: id, CreateTime: time.Unix(0, n).UTC()}, nil
 }
 
 // mayChange: the creator or an admin who sees it may cancel or delete.
