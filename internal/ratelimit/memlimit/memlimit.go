@@ -6,6 +6,7 @@ package memlimit
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -89,7 +90,8 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 	// The same two passes as the Lua script: check every window of every
 	// bucket, then charge all of them or none.
 	var retry int64
-	tats := make([]int64, 0, len(buckets)*len(l.windows))
+	var buf [2 * ratelimit.MaxBuckets]int64 // every bucket's windows (at most two) without an allocation
+	tats := buf[:0]
 	for _, b := range buckets {
 		for wi, w := range l.windows {
 			tat := now // idle (no TAT, or one in the past): max(TAT, now)
@@ -101,7 +103,7 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 		}
 	}
 	allowed := retry == 0
-	remaining, reset := int64(-1), int64(0)
+	remaining, reset := int64(math.MaxInt64), int64(0)
 	i := 0
 	for _, b := range buckets {
 		for wi, w := range l.windows {
@@ -112,14 +114,12 @@ func (l *Limiter) Allow(ctx context.Context, buckets []string, n int) (ratelimit
 				l.tats[key{b, wi}] = tat
 			}
 			r := (now + w.tolerance + w.interval - tat) / w.interval
-			if remaining < 0 || r < remaining {
-				remaining = r
-			}
+			remaining = min(remaining, r)
 			reset = max(reset, tat-now)
 		}
 	}
-	l.calls++
-	if l.calls%sweepEvery == 0 {
+	l.calls = (l.calls + 1) % sweepEvery
+	if l.calls == 0 {
 		l.sweep(now)
 	}
 	return ratelimit.Result{

@@ -124,7 +124,7 @@ for i = 1, #KEYS do
     b = b + n * T2
   end
   local r = math.min(math.floor((now + tau1 + T1 - a) / T1), math.floor((now + tau2 + T2 - b) / T2))
-  if remaining < 0 or r < remaining then
+  if i == 1 or r < remaining then -- the minimum over every bucket
     remaining = r
   end
   local idle = math.max(a, b) - now -- until both windows are idle again
