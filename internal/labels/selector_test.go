@@ -375,3 +375,13 @@ func TestNarrowerOrEqual(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorExcerpt: error messages quote up to 10 characters of what was
+// not parsed, marking only a longer rest as cut.
+func TestErrorExcerpt(t *testing.T) {
+	for s, want := range map[string]string{"0123456789": "0123456789", "0123456789x": "0123456789...", "": ""} {
+		if got := (&parser{s: s}).rest(); got != want {
+			t.Errorf("rest of %q = %q, want %q", s, got, want)
+		}
+	}
+}

@@ -447,3 +447,13 @@ func TestFingerprint(t *testing.T) {
 		t.Errorf("Fingerprint = %q", fp)
 	}
 }
+
+// TestKeyIDCharset: key ids in sealed blobs are lower-case hex, every
+// digit and letter a–f included, nothing next to them in ASCII.
+func TestKeyIDCharset(t *testing.T) {
+	for s, want := range map[string]bool{"0123456789abcdef": true, "": true, "/": false, ":": false, "`": false, "g": false, "A": false, "F": false} {
+		if got := isLowerHex([]byte(s)); got != want {
+			t.Errorf("isLowerHex(%q) = %v", s, got)
+		}
+	}
+}
