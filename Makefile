@@ -91,6 +91,18 @@ bench-scim: ensure-redis
 bench-plan: ensure-redis
 	$(GO) run ./cmd/agencybench --plan $(BENCHFLAGS)
 
+## mutation: mutation testing (gremlins, each package's own tests, subpackages excluded) of the core packages; fails below MUTATION_EFFICACY %
+# -count=1: gremlins times each mutant against the coverage run, which must not come from the test cache.
+MUTATION_PKGS     ?= internal/fanout internal/ratelimit internal/ratelimit/memlimit internal/ratelimit/redislimit internal/authz internal/vault internal/labels internal/pagetoken internal/instantly
+MUTATION_EFFICACY ?= 90
+mutation: ensure-redis
+	@fail=; for p in $(MUTATION_PKGS); do \
+	  echo "== $$p"; \
+	  GOFLAGS=-count=1 $(GO) tool -modfile=tools/go.mod gremlins unleash ./$$p -E / \
+	    --timeout-coefficient 5 --threshold-efficacy $(MUTATION_EFFICACY) -S lt $(MUTATIONFLAGS) || fail="$$fail $$p"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "mutation efficacy below $(MUTATION_EFFICACY)% in:$$fail"; exit 1; fi
+
 ## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
 fuzz: ensure-redis
 	$(GO) test ./internal/labels -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
