@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,9 +9,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/agencyplane/agencyplane/internal/testutil/syncbuf"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -58,28 +58,10 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
-// syncBuffer is written by the server goroutine and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRunServesDemoWorkspacesAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--workspaces", "2"}, func(string) string { return "" }, &stdout, &stderr)
@@ -135,7 +117,7 @@ func TestRunServesDemoWorkspacesAndStops(t *testing.T) {
 }
 
 // waitForListening reads the address from the JSON "listening" log line.
-func waitForListening(t *testing.T, stderr *syncBuffer, done <-chan error) string {
+func waitForListening(t *testing.T, stderr *syncbuf.Buffer, done <-chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -161,7 +143,7 @@ func waitForListening(t *testing.T, stderr *syncBuffer, done <-chan error) strin
 func TestRunFaultAfterRate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--workspaces", "1", "--seed", "5"},

@@ -23,6 +23,7 @@ import (
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/testutil/redistest"
+	"github.com/agencyplane/agencyplane/internal/testutil/syncbuf"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
@@ -63,7 +64,7 @@ type replica struct {
 	cmd      *exec.Cmd
 	grpcAddr string
 	httpAddr string
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	conn     *grpc.ClientConn
 	done     chan struct{}
 }
@@ -123,7 +124,7 @@ func (c *cluster) start() *replica {
 	t := c.t
 	t.Helper()
 	bin, _ := agencydBinary()
-	r := &replica{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), logs: &syncBuffer{}, done: make(chan struct{})}
+	r := &replica{grpcAddr: freeAddr(t), httpAddr: freeAddr(t), logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	suiteLogs.Lock()
 	suiteLogs.bufs = append(suiteLogs.bufs, r.logs)
 	suiteLogs.Unlock()

@@ -32,6 +32,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/config"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/testutil/redistest"
+	"github.com/agencyplane/agencyplane/internal/testutil/syncbuf"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) { redistest.MainThen(m, scanSuiteLogs) }
 // when it ends.
 var suiteLogs struct {
 	sync.Mutex
-	bufs []*syncBuffer
+	bufs []*syncbuf.Buffer
 }
 
 var (
@@ -77,24 +78,6 @@ func scanSuiteLogs(code int) int {
 
 const testToken = "e2e-admin-token-0123456789"
 
-// syncBuffer collects the server's log output for secret scans.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one running agencyd plus the simulator it talks to.
 type env struct {
 	t        testing.TB
@@ -102,7 +85,7 @@ type env struct {
 	app      *app.App
 	httpBase string
 	conn     *grpc.ClientConn
-	logs     *syncBuffer
+	logs     *syncbuf.Buffer
 	prefix   string // Redis key prefix, "" on the memory backend
 }
 
@@ -159,7 +142,7 @@ func startEnvSim(t testing.TB, simCfg sim.Config, redisURL string, readinessInte
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sim: simSrv, logs: &syncBuffer{}}
+	e := &env{t: t, sim: simSrv, logs: &syncbuf.Buffer{}}
 	suiteLogs.Lock()
 	suiteLogs.bufs = append(suiteLogs.bufs, e.logs)
 	suiteLogs.Unlock()

@@ -1,13 +1,11 @@
 package apikeys
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/service/servicetest"
 	"github.com/agencyplane/agencyplane/internal/sim"
 	"github.com/agencyplane/agencyplane/internal/store"
+	"github.com/agencyplane/agencyplane/internal/testutil/syncbuf"
 	"github.com/agencyplane/agencyplane/internal/vault"
 )
 
@@ -28,31 +27,13 @@ type world struct {
 	e    *servicetest.Env
 	svc  *Service
 	a, b servicetest.Workspace
-	logs *syncBuffer
-}
-
-// syncBuffer collects the service's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *syncbuf.Buffer
 }
 
 func newWorld(t *testing.T, cfg sim.Config) *world {
 	t.Helper()
 	e := servicetest.New(t, servicetest.Options{Sim: cfg})
-	w := &world{e: e, logs: &syncBuffer{},
+	w := &world{e: e, logs: &syncbuf.Buffer{},
 		a: e.Register(t, "a", map[string]string{"client": "a"}),
 		b: e.Register(t, "b", map[string]string{"client": "b"})}
 	w.svc = New(e.Resolver, e.Client, e.Scoped, e.Keyring, slog.New(slog.NewTextHandler(w.logs, nil)))
