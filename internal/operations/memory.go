@@ -136,9 +136,13 @@ func (m *Memory) List(_ context.Context, q ListQuery) ([]*Record, error) {
 		}
 	}
 	slices.SortFunc(all, newestFirst)
+	var after *Record
+	if q.After != nil {
+		after = &Record{ID: q.After.ID, CreateTime: q.After.CreateTime}
+	}
 	var out []*Record
 	for _, r := range all {
-		if q.After != nil && newestFirst(&Record{ID: q.After.ID, CreateTime: q.After.CreateTime}, r) >= 0 {
+		if after != nil && newestFirst(after, r) >= 0 {
 			continue // at or before the cursor
 		}
 		if q.Match == nil || q.Match(r) {

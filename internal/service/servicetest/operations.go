@@ -3,7 +3,6 @@ package servicetest
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +21,7 @@ func (e *Env) NewManager(t testing.TB) *ops.Manager {
 }
 
 // Start works on m's queue until the test ends, then waits for its workers.
-func Start(t testing.TB, m *ops.Manager) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = m.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-}
+func Start(t testing.TB, m *ops.Manager) { StartReplica(t, m) }
 
 // OperationResults waits (at most 20 s) for op, as a service returned it,
 // to end on m and returns its status and every item's result in item

@@ -30,9 +30,8 @@ import (
 
 // Env is one test's control plane without its servers.
 type Env struct {
-	Sim    *sim.Server
-	SimURL string
-	Store  *memory.Store
+	Sim   *sim.Server
+	Store *memory.Store
 	// Scoped is the store as services see it: through the caller's scope.
 	Scoped   store.Workspaces
 	Keyring  *vault.Keyring
@@ -78,7 +77,7 @@ func New(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { _ = st.Close() })
 	scoped := authz.Scoped(st.Workspaces())
 	return &Env{
-		Sim: s, SimURL: hs.URL, Store: st, Scoped: scoped, Keyring: kr, Pages: pages, Client: client,
+		Sim: s, Store: st, Scoped: scoped, Keyring: kr, Pages: pages, Client: client,
 		Resolver: resolve.NewResolver(scoped, st.Workspaces(), kr, pages),
 		Raw:      resolve.NewResolver(st.Workspaces(), st.Workspaces(), kr, pages),
 		Engine:   fanout.New(fanout.Options{}),
