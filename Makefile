@@ -4,7 +4,13 @@
 GO        ?= go
 BUF       := $(GO) tool -modfile=tools/go.mod buf
 BASELINE  := .ci/buf-baseline.binpb
-FUZZTIME  ?= 5s
+# Fuzz budgets are execution counts, not durations: Go 1.26's coordinator can
+# report a spurious "context deadline exceeded" when a -fuzztime duration ends
+# mid-call (go.dev/issue/75804, fixed in Go 1.27). FUZZTIME=30s overrides all three.
+FUZZTIME  ?=
+FUZZ_LABELS    ?= 500000x
+FUZZ_PAGETOKEN ?= 300000x
+FUZZ_REST      ?= 6000x
 OPENAPI   := gen/openapiv3/agency.openapi.json
 
 .PHONY: all run sim agencyctl demo demo-stop build generate lint fmt vet test unit drift breaking baseline ensure-redis fuzz fuzz-corpus bench bench-onboard bench-plan bench-scim clean
@@ -103,11 +109,11 @@ mutation: ensure-redis
 	done; \
 	if [ -n "$$fail" ]; then echo "mutation efficacy below $(MUTATION_EFFICACY)% in:$$fail"; exit 1; fi
 
-## fuzz: run each fuzz target for FUZZTIME (label selectors, page tokens, REST bodies)
+## fuzz: run each fuzz target for its execution budget (label selectors, page tokens, REST bodies)
 fuzz: ensure-redis
-	$(GO) test ./internal/labels -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/e2e -run '^$$' -fuzz FuzzRESTBody -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/labels -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),$(FUZZ_LABELS))
+	$(GO) test ./internal/pagetoken -run '^$$' -fuzz FuzzDecode -fuzztime $(or $(FUZZTIME),$(FUZZ_PAGETOKEN))
+	$(GO) test ./internal/e2e -run '^$$' -fuzz FuzzRESTBody -fuzztime $(or $(FUZZTIME),$(FUZZ_REST))
 
 ## fuzz-corpus: copy what fuzzing found into testdata/ (commit it)
 fuzz-corpus:
