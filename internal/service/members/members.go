@@ -141,7 +141,7 @@ func (s *Service) lookup(ctx context.Context, name string) (*resolve.Target, *in
 		m, err = s.client.GetWorkspaceMember(ctx, t.Cred, id)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, resolve.NotFound(err, "member", name)
 	}
 	if m == nil {
 		return nil, nil, apierr.NotFound("member", name)

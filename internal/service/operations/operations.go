@@ -255,8 +255,12 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 	if err != nil {
 		return nil, err
 	}
+	// protovalidate refuses these first; the handler holds without it.
 	size := int64(req.GetPageSize())
-	if size == 0 {
+	switch {
+	case size < 0 || size > 1000:
+		return nil, apierr.Field("page_size", "must be between 0 and 1000")
+	case size == 0:
 		size = 100
 	}
 	hash := pagetoken.Hash("results", rec.ID, strconv.FormatBool(req.GetFailedOnly()))

@@ -470,6 +470,10 @@ func TestListOperationResults(t *testing.T) {
 		len(resp.GetResults()) != 6 || resp.GetNextPageToken() != "" {
 		t.Fatalf("default page: %d results, token %q, %v", len(resp.GetResults()), resp.GetNextPageToken(), err)
 	}
+	for _, size := range []int32{-1, 1001} {
+		_, err := w.svc.ListOperationResults(creator(), &agencyv1.ListOperationResultsRequest{Name: name, PageSize: size})
+		servicetest.WantField(t, err, "page_size")
+	}
 }
 
 // TestRetryOperation: a retry is a new operation of the failed items only
