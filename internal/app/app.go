@@ -162,7 +162,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 	// Operation workers run without a caller: the selection was scoped
 	// when the operation was created.
 	rawResolver := resolve.NewResolver(st.Workspaces(), st.Workspaces(), keyring, pages)
-	manager := operations.NewManager(newOperationsBackend(cfg, rdb), keyring, operations.Options{
+	manager := operations.NewManager(newOperationsBackend(cfg, rdb, logger), keyring, operations.Options{
 		Consumer: consumerName(), MaxEntries: cfg.MaxInflight, ClaimTimeout: cfg.ClaimTimeout,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: logger, OnEnd: operationAuditor(st.Audit(), logger),
 		Metrics: mx.operations,
@@ -270,9 +270,10 @@ func newDesiredStateStore(cfg *config.Config, rdb redis.UniversalClient) (desire
 
 // newOperationsBackend keeps operations in Redis when there is one (every
 // replica works on them, and they survive restarts), in memory otherwise.
-func newOperationsBackend(cfg *config.Config, rdb redis.UniversalClient) operations.Backend {
+func newOperationsBackend(cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger) operations.Backend {
 	if rdb != nil {
-		return operations.NewRedis(rdb, operations.RedisOptions{Prefix: cfg.RedisPrefix, ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention})
+		return operations.NewRedis(rdb, operations.RedisOptions{Prefix: cfg.RedisPrefix, ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention,
+			WaitReplicas: cfg.WaitReplicas(), WaitTimeout: cfg.RedisWaitTimeout, Logger: logger})
 	}
 	return operations.NewMemory(operations.MemoryOptions{ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention})
 }

@@ -23,22 +23,27 @@ import (
 
 // Config is agencyd's configuration.
 type Config struct {
-	GRPCAddr         string
-	HTTPAddr         string
-	InstantlyURL     string
-	RedisURL         string
-	RedisPrefix      string
-	MasterKeyFile    string
-	LogLevel         string
-	LogFormat        string
-	ShutdownTimeout  time.Duration
-	MaxRequestBytes  int64
-	TLSCert          string
-	TLSKey           string
-	ClientCA         string
-	ClientIdentities string
-	TrustedProxies   string
-	AuditRetention   time.Duration
+	GRPCAddr     string
+	HTTPAddr     string
+	InstantlyURL string
+	RedisURL     string
+	RedisPrefix  string
+	// RedisWaitReplicas is how many replicas must acknowledge the writes a
+	// failover must not lose before they answer (-1: 1 through Sentinel,
+	// else 0); RedisWaitTimeout bounds that wait.
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+	MasterKeyFile     string
+	LogLevel          string
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+	MaxRequestBytes   int64
+	TLSCert           string
+	TLSKey            string
+	ClientCA          string
+	ClientIdentities  string
+	TrustedProxies    string
+	AuditRetention    time.Duration
 	// AuditMaxEvents bounds the audit trail by size too (0: by age only).
 	AuditMaxEvents int64
 	// AuditLogFile also writes every audit event as a JSON line to this
@@ -91,6 +96,18 @@ func EnvName(flagName string) string {
 	return "AGENCY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// WaitReplicas resolves --redis-wait-replicas: -1 means 1 through Sentinel
+// (a failover promotes a replica) and 0 on a single server.
+func (c *Config) WaitReplicas() int {
+	if c.RedisWaitReplicas >= 0 {
+		return c.RedisWaitReplicas
+	}
+	if u, err := url.Parse(c.RedisURL); err == nil && u.Query().Has("master_name") {
+		return 1
+	}
+	return 0
+}
+
 // Load parses args (without the program name). getenv is os.Getenv in main
 // and a map in tests.
 func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
@@ -109,6 +126,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.InstantlyURL, "instantly-url", "https://api.instantly.ai", "Instantly API base URL (the simulator's address in tests and demos)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:pass@]host:port/db, or through Sentinel redis://sentinel1:port/db?master_name=NAME&addr=sentinel2:port&addr=…; empty runs the embedded in-memory backend (state is lost on exit)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "agency:", "prefix of every Redis key, so deployments can share a Redis")
+	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", -1, "replicas that must acknowledge an operation's creation and each write intent before they answer (Redis WAIT), so a failover cannot lose them; -1: 1 through Sentinel, 0 otherwise")
+	fs.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", time.Second, "longest wait for --redis-wait-replicas; past it the call goes on with a warning logged")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with base64 32-byte master keys, one per line, newest first (or set AGENCY_MASTER_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "json or text")
@@ -188,6 +207,9 @@ func (c *Config) Validate() error {
 			// master_name makes it a Sentinel URL (go-redis's failover form).
 			errs = append(errs, errors.New("--redis-url: a Sentinel URL is redis:// or rediss:// with a non-empty master_name"))
 		}
+	}
+	if c.RedisWaitReplicas < -1 || c.RedisWaitTimeout <= 0 {
+		errs = append(errs, errors.New("--redis-wait-replicas must be -1 or more and --redis-wait-timeout positive"))
 	}
 	if _, err := c.SlogLevel(); err != nil {
 		errs = append(errs, err)

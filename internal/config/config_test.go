@@ -69,6 +69,8 @@ func TestInvalid(t *testing.T) {
 		{nil, map[string]string{"AGENCY_SHUTDOWN_TIMEOUT": "soon"}, "AGENCY_SHUTDOWN_TIMEOUT"},
 		{nil, map[string]string{"AGENCY_BOOTSTRAP_TOKEN": "short"}, "AGENCY_BOOTSTRAP_TOKEN"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--redis-wait-replicas", "-2"}, nil, "--redis-wait-replicas"},
+		{[]string{"--redis-wait-timeout", "0s"}, nil, "--redis-wait-timeout"},
 	}
 	for _, tc := range cases {
 		_, err := Load(tc.args, env(tc.env), io.Discard)
@@ -77,6 +79,33 @@ func TestInvalid(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error leaks the Redis password: %v", err)
+		}
+	}
+}
+
+// TestWaitReplicas: by default writes wait for one replica through
+// Sentinel, none on a single server or the embedded backend; the flag wins.
+func TestWaitReplicas(t *testing.T) {
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{nil, 0},
+		{[]string{"--redis-url", "redis://127.0.0.1:6379/0"}, 0},
+		{[]string{"--redis-url", "redis://s1:26379/0?master_name=mymaster&addr=s2:26379"}, 1},
+		{[]string{"--redis-url", "redis://s1:26379/0?master_name=mymaster", "--redis-wait-replicas", "0"}, 0},
+		{[]string{"--redis-url", "redis://127.0.0.1:6379/0", "--redis-wait-replicas", "2"}, 2},
+	}
+	for _, tc := range cases {
+		c, err := Load(tc.args, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.WaitReplicas(); got != tc.want {
+			t.Errorf("%v: WaitReplicas() = %d, want %d", tc.args, got, tc.want)
+		}
+		if c.RedisWaitTimeout != time.Second {
+			t.Errorf("--redis-wait-timeout default %v", c.RedisWaitTimeout)
 		}
 	}
 }

@@ -1,0 +1,56 @@
+//go:build unix
+
+package redistest
+
+import (
+	"context"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Replicated is a primary with one replica and no sentinels, for tests of
+// what has reached the replica when a call returns. Pause stops the
+// replica's process (SIGSTOP): it stays connected, so the primary's writes
+// queue up on the link unacknowledged, as on a replica that lags. Resume
+// lets it catch up.
+type Replicated struct {
+	// Primary and Replica are clients of each node, closed when the test ends.
+	Primary, Replica *redis.Client
+	replica          *process
+}
+
+// StartReplicated starts the pair and returns once the replica is in sync.
+func StartReplicated(t testing.TB) *Replicated {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sentinelSetupTimeout)
+	defer cancel()
+	start := func(config ...string) *process {
+		dir := t.TempDir()
+		config = append(ServerOptions{}.config(), append([]string{"--repl-diskless-sync-delay", "0"}, config...)...)
+		proc, err := spawn(ctx, dir, 0, config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proc.stop) // SIGKILL ends a stopped process too
+		return proc
+	}
+	primary := start()
+	replica := start("--replicaof", "127.0.0.1", strconv.Itoa(primary.port))
+	if err := waitReplicated(ctx, primary.addr); err != nil {
+		t.Fatalf("redistest: replica of %s never synced: %v", primary.addr, err)
+	}
+	return &Replicated{
+		Primary: newClient(t, &redis.Options{Addr: primary.addr}),
+		Replica: newClient(t, &redis.Options{Addr: replica.addr}),
+		replica: replica,
+	}
+}
+
+// Pause stops the replica's process until Resume.
+func (r *Replicated) Pause() error { return r.replica.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues the replica's process.
+func (r *Replicated) Resume() error { return r.replica.cmd.Process.Signal(syscall.SIGCONT) }
