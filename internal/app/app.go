@@ -39,6 +39,7 @@ import (
 	"github.com/agencyplane/agencyplane/internal/ratelimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/memlimit"
 	"github.com/agencyplane/agencyplane/internal/ratelimit/redislimit"
+	"github.com/agencyplane/agencyplane/internal/replication"
 	"github.com/agencyplane/agencyplane/internal/resolve"
 	"github.com/agencyplane/agencyplane/internal/server"
 	"github.com/agencyplane/agencyplane/internal/service/apikeys"
@@ -194,7 +195,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, cons
 		return nil, err
 	}
 	wsSvc := workspaces.New(workspaces.Deps{Store: scoped, Raw: st.Workspaces(), Vault: keyring, Upstream: client, Resolver: resolver, PageTokens: pages, Logger: logger})
-	idem, err := newIdempotencyStore(cfg, rdb)
+	idem, err := newIdempotencyStore(cfg, rdb, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -268,12 +269,18 @@ func newDesiredStateStore(cfg *config.Config, rdb redis.UniversalClient) (desire
 	return desiredstate.NewMemory(cfg.Now), desiredstate.Alone{}
 }
 
+// replicationWaiter is how the writes a failover must not lose wait for
+// replicas (--redis-wait-replicas, --redis-wait-timeout).
+func replicationWaiter(cfg *config.Config, logger *slog.Logger) replication.Waiter {
+	return replication.Waiter{Replicas: cfg.WaitReplicas(), Timeout: cfg.RedisWaitTimeout, Logger: logger}
+}
+
 // newOperationsBackend keeps operations in Redis when there is one (every
 // replica works on them, and they survive restarts), in memory otherwise.
 func newOperationsBackend(cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger) operations.Backend {
 	if rdb != nil {
 		return operations.NewRedis(rdb, operations.RedisOptions{Prefix: cfg.RedisPrefix, ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention,
-			WaitReplicas: cfg.WaitReplicas(), WaitTimeout: cfg.RedisWaitTimeout, Logger: logger})
+			Replication: replicationWaiter(cfg, logger)})
 	}
 	return operations.NewMemory(operations.MemoryOptions{ClaimTimeout: cfg.ClaimTimeout, Retention: cfg.OperationRetention})
 }
@@ -336,9 +343,9 @@ func newFailureCounter(cfg *config.Config, rdb redis.UniversalClient) auth.Failu
 
 // newIdempotencyStore keeps request_id outcomes in Redis when there is one
 // (a retry may reach any replica), in memory otherwise.
-func newIdempotencyStore(cfg *config.Config, rdb redis.UniversalClient) (idempotency.Store, error) {
+func newIdempotencyStore(cfg *config.Config, rdb redis.UniversalClient, logger *slog.Logger) (idempotency.Store, error) {
 	if rdb != nil {
-		return idempotency.NewRedisStore(rdb, idempotency.RedisOptions{Prefix: cfg.RedisPrefix})
+		return idempotency.NewRedisStore(rdb, idempotency.RedisOptions{Prefix: cfg.RedisPrefix, Replication: replicationWaiter(cfg, logger)})
 	}
 	return idempotency.NewMemoryStore(nil), nil
 }

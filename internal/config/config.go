@@ -126,7 +126,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.StringVar(&c.InstantlyURL, "instantly-url", "https://api.instantly.ai", "Instantly API base URL (the simulator's address in tests and demos)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://[user:pass@]host:port/db, or through Sentinel redis://sentinel1:port/db?master_name=NAME&addr=sentinel2:port&addr=…; empty runs the embedded in-memory backend (state is lost on exit)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "agency:", "prefix of every Redis key, so deployments can share a Redis")
-	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", -1, "replicas that must acknowledge an operation's creation and each write intent before they answer (Redis WAIT), so a failover cannot lose them; -1: 1 through Sentinel, 0 otherwise")
+	fs.IntVar(&c.RedisWaitReplicas, "redis-wait-replicas", -1, "replicas that must acknowledge an operation's creation, each write intent and each stored request_id answer before they answer (Redis WAIT), so a failover cannot lose them; -1: 1 through Sentinel, 0 otherwise")
 	fs.DurationVar(&c.RedisWaitTimeout, "redis-wait-timeout", time.Second, "longest wait for --redis-wait-replicas; past it the call goes on with a warning logged")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with base64 32-byte master keys, one per line, newest first (or set AGENCY_MASTER_KEY)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agencyplane/agencyplane/internal/replication"
 )
 
 // RedisStore keeps records in Redis, shared by every replica: one string
@@ -16,9 +18,10 @@ import (
 // answer>" when done, with a PX expiry. Each script touches one key, so it
 // also runs on Redis Cluster.
 type RedisStore struct {
-	client  redis.UniversalClient
-	prefix  string
-	timeout time.Duration
+	client      redis.UniversalClient
+	prefix      string
+	timeout     time.Duration
+	replication replication.Waiter
 
 	claim, complete, release *redis.Script
 }
@@ -32,6 +35,10 @@ type RedisOptions struct {
 	// Timeout bounds each Redis call (default DefaultTimeout), so a stalled
 	// Redis fails a call quickly instead of hanging it.
 	Timeout time.Duration
+	// Replication makes Complete wait for replicas: a stored answer lost
+	// in a failover would leave its claim pending, and a retry would
+	// start the request's effect a second time once the claim expired.
+	Replication replication.Waiter
 }
 
 // NewRedisStore returns a Store on client.
@@ -43,7 +50,7 @@ func NewRedisStore(client redis.UniversalClient, opts RedisOptions) (*RedisStore
 		opts.Timeout = DefaultTimeout
 	}
 	return &RedisStore{
-		client: client, prefix: opts.Prefix, timeout: opts.Timeout,
+		client: client, prefix: opts.Prefix, timeout: opts.Timeout, replication: opts.Replication,
 		// GET then SET, atomically: SET NX GET would need Redis 7.
 		claim: redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
@@ -101,9 +108,13 @@ func (s *RedisStore) Claim(ctx context.Context, key string, pending *Record, ttl
 
 // Complete implements Store.
 func (s *RedisStore) Complete(ctx context.Context, key string, pending, done *Record, ttl time.Duration) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout+s.replication.Budget())
 	defer cancel()
-	n, err := s.complete.Run(ctx, s.client, []string{s.prefix + key}, encode(pending), encode(done), max(ttl.Milliseconds(), 1)).Int()
+	var n int
+	err := s.replication.Do(ctx, s.client, "request_id answer", func(c redis.Cmdable) (err error) {
+		n, err = s.complete.Run(ctx, c, []string{s.prefix + key}, encode(pending), encode(done), max(ttl.Milliseconds(), 1)).Int()
+		return err
+	})
 	if err != nil {
 		return false, s.unavailable("complete", err)
 	}

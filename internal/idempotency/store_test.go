@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agencyplane/agencyplane/internal/idempotency"
+	"github.com/agencyplane/agencyplane/internal/replication"
 	"github.com/agencyplane/agencyplane/internal/testutil/redistest"
 )
 
@@ -135,6 +136,37 @@ func TestRedisKeyAndTTL(t *testing.T) {
 	}
 	if ttl := rdb.PTTL(ctx, keys[0]).Val(); ttl < 23*time.Hour || ttl > 24*time.Hour {
 		t.Fatalf("TTL %v, want 24h", ttl)
+	}
+}
+
+// TestRedisCompleteWaitsForReplica: with Replication set, a stored answer
+// is on the replica when Complete returns, so a failover cannot turn a
+// finished request back into a pending claim.
+func TestRedisCompleteWaitsForReplica(t *testing.T) {
+	pair := redistest.StartReplicated(t)
+	prefix := redistest.Prefix(t)
+	s, err := idempotency.NewRedisStore(pair.Primary, idempotency.RedisOptions{Prefix: prefix,
+		Replication: replication.Waiter{Replicas: 1, Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := idempotency.Key("tokens/a", "r")
+	pending := &idempotency.Record{Fingerprint: "fp", Claim: "c"}
+	if _, err := s.Claim(ctx, key, pending, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !pair.Lagging(t, 300*time.Millisecond, func() error {
+		ok, err := s.Complete(ctx, key, pending, &idempotency.Record{Fingerprint: "fp", Response: "v1.x"}, time.Hour)
+		if err == nil && !ok {
+			err = errors.New("Complete found no claim")
+		}
+		return err
+	}) {
+		t.Fatal("Complete answered before the replica had the answer")
+	}
+	if v, err := pair.Replica.Get(ctx, prefix+key).Result(); err != nil || !strings.HasPrefix(v, "d fp ") {
+		t.Fatalf("the replica holds %q, %v", v, err)
 	}
 }
 

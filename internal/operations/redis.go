@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agencyplane/agencyplane/internal/replication"
 )
 
 // Redis is the production backend, shared by every replica.
@@ -48,17 +49,12 @@ type RedisOptions struct {
 	OpTimeout time.Duration
 	// Block is how long Take waits for new tasks (default 1s).
 	Block time.Duration
-	// WaitReplicas makes the writes a failover must not lose (an
-	// operation's creation, an item's intent) wait until that many
-	// replicas have them (Redis WAIT), for at most WaitTimeout (default
-	// 1s). Replication is asynchronous: without it, a Sentinel failover
-	// right after the answer can drop an operation its client was told
-	// about. Past the timeout the call goes on and Logger warns: a replica
-	// that is down must not stop the service. 0 waits for none.
-	WaitReplicas int
-	WaitTimeout  time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Replication makes the writes a failover must not lose (an
+	// operation's creation, an item's intent) wait for replicas: without
+	// it, a Sentinel failover right after the answer can drop an operation
+	// its client was told about.
+	Replication replication.Waiter
+	Now         func() time.Time
 }
 
 const group = "workers"
@@ -79,12 +75,6 @@ func NewRedis(rdb redis.UniversalClient, opts RedisOptions) *Redis {
 	}
 	if opts.Block <= 0 {
 		opts.Block = time.Second
-	}
-	if opts.WaitTimeout <= 0 {
-		opts.WaitTimeout = time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -116,46 +106,19 @@ func (r *Redis) wrap(op string, err error) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// replicated runs write on one connection and then, with WaitReplicas set,
-// waits for the replicas to acknowledge it: WAIT covers the writes made on
-// its own connection (and everything replicated before them). ctx must
-// allow WaitTimeout beyond the write.
-func (r *Redis) replicated(ctx context.Context, op string, write func(redis.Cmdable) error) error {
-	c, ok := r.rdb.(*redis.Client) // single server or Sentinel, as agencyd builds it
-	if r.opts.WaitReplicas <= 0 || !ok {
-		return write(r.rdb)
-	}
-	conn := c.Conn()
-	defer conn.Close()
-	if err := write(conn); err != nil {
-		return err
-	}
-	// The write is on the primary either way; a short or failed WAIT only
-	// means a failover in the next moments could lose it.
-	n, err := conn.Wait(ctx, r.opts.WaitReplicas, r.opts.WaitTimeout).Result()
-	switch {
-	case err != nil:
-		r.opts.Logger.WarnContext(ctx, "redis WAIT failed: a failover now could lose this write", "write", op, "error", err)
-	case n < int64(r.opts.WaitReplicas):
-		r.opts.Logger.WarnContext(ctx, "redis replicas did not acknowledge a write in time: a failover now could lose it",
-			"write", op, "acknowledged", n, "wanted", r.opts.WaitReplicas, "timeout", r.opts.WaitTimeout)
-	}
-	return nil
-}
-
 // Create implements Backend: the record and every task in one transaction.
 func (r *Redis) Create(ctx context.Context, rec *Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout+r.wait()+time.Duration(len(rec.Entries))*10*time.Microsecond)
+	ctx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout+r.opts.Replication.Budget()+time.Duration(len(rec.Entries))*10*time.Microsecond)
 	defer cancel()
 	if err := r.ensureGroup(ctx); err != nil {
 		return r.wrap("create", err)
 	}
 	k := r.opKey(rec.ID)
-	err = r.replicated(ctx, "create", func(c redis.Cmdable) error {
+	err = r.opts.Replication.Do(ctx, r.rdb, "operation creation", func(c redis.Cmdable) error {
 		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			fields := []any{"rec", data, "total", rec.Total, "done", 0, "failed", 0, "update", ms(rec.CreateTime)}
 			if rec.Total == 0 {
@@ -172,14 +135,6 @@ func (r *Redis) Create(ctx context.Context, rec *Record) error {
 		return err
 	})
 	return r.wrap("create", err)
-}
-
-// wait is how long replicated may add to a call.
-func (r *Redis) wait() time.Duration {
-	if r.opts.WaitReplicas <= 0 {
-		return 0
-	}
-	return r.opts.WaitTimeout
 }
 
 func (r *Redis) ensureGroup(ctx context.Context) error {
@@ -483,10 +438,10 @@ return redis.call('HGET', KEYS[1], ARGV[1])`)
 
 // SetIntent implements Backend.
 func (r *Redis) SetIntent(ctx context.Context, id string, index int64, at time.Time) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout+r.wait())
+	ctx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout+r.opts.Replication.Budget())
 	defer cancel()
 	var v int64
-	err := r.replicated(ctx, "intent", func(c redis.Cmdable) (err error) {
+	err := r.opts.Replication.Do(ctx, r.rdb, "write intent", func(c redis.Cmdable) (err error) {
 		v, err = intentScript.Run(ctx, c, []string{r.opKey(id) + ":intents"}, index, at.UnixMicro(), (2 * r.opts.Retention).Milliseconds()).Int64()
 		return err
 	})

@@ -5,8 +5,10 @@ package redistest
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -54,3 +56,30 @@ func (r *Replicated) Pause() error { return r.replica.cmd.Process.Signal(syscall
 
 // Resume continues the replica's process.
 func (r *Replicated) Resume() error { return r.replica.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Lagging runs write while the replica is stopped, resumes the replica
+// after lag, and reports whether write returned only after that: true for
+// a write that waits for the replica (WAIT), false for one that does not.
+// write's error fails the test.
+func (r *Replicated) Lagging(t testing.TB, lag time.Duration, write func() error) (waited bool) {
+	t.Helper()
+	if err := r.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	var resumed atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(lag)
+		resumed.Store(true)
+		done <- r.Resume()
+	}()
+	err := write()
+	waited = resumed.Load()
+	if rerr := <-done; rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return waited
+}
