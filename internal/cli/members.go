@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/access"
 )
 
 func (c *cli) fanoutAPI() (agencyv1.FanoutServiceClient, error) {
@@ -463,7 +463,7 @@ membership per line.`,
 				return err
 			}
 			if resp.GetAccessMatrix() == nil {
-				resp.AccessMatrix = accessMatrix(resp.GetResults())
+				resp.AccessMatrix = access.Matrix(resp.GetResults())
 			}
 			if c.out.machine() {
 				if err := c.out.proto(resp); err != nil {
@@ -479,34 +479,6 @@ membership per line.`,
 	cmd.Flags().StringVar(&email, "email", "", "only this person")
 	cmd.Flags().BoolVar(&long, "long", false, "one membership per line instead of a grid")
 	return cmd
-}
-
-// accessMatrix pivots members per workspace into people × workspaces.
-func accessMatrix(results []*agencyv1.WorkspaceResult) []*agencyv1.PersonAccess {
-	people := map[string]*agencyv1.PersonAccess{}
-	add := func(ws string, m *agencyv1.Member) {
-		e := strings.ToLower(m.GetEmail())
-		p := people[e]
-		if p == nil {
-			p = &agencyv1.PersonAccess{Email: e}
-			people[e] = p
-		}
-		p.Workspaces = append(p.Workspaces, &agencyv1.WorkspaceRole{Workspace: ws, Role: m.GetRole(), Accepted: m.GetAccepted()})
-	}
-	for _, r := range results {
-		if m := r.GetMember(); m != nil {
-			add(r.GetWorkspace(), m)
-		}
-		for _, m := range r.GetMembers().GetMembers() {
-			add(r.GetWorkspace(), m)
-		}
-	}
-	out := make([]*agencyv1.PersonAccess, 0, len(people))
-	for _, p := range people {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetEmail() < out[j].GetEmail() })
-	return out
 }
 
 func roleCell(role agencyv1.MemberRole, accepted bool) string {

@@ -1,12 +1,11 @@
 package fanoutsvc
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"strings"
 
 	agencyv1 "github.com/agencyplane/agencyplane/gen/agency/v1"
+	"github.com/agencyplane/agencyplane/internal/access"
 	"github.com/agencyplane/agencyplane/internal/apierr"
 	"github.com/agencyplane/agencyplane/internal/fanout"
 	"github.com/agencyplane/agencyplane/internal/instantly"
@@ -142,7 +141,7 @@ func (s *Service) ListAccess(ctx context.Context, req *agencyv1.ListAccessReques
 	if err != nil {
 		return nil, err
 	}
-	resp.AccessMatrix = accessMatrix(resp.GetResults())
+	resp.AccessMatrix = access.Matrix(resp.GetResults())
 	return resp, nil
 }
 
@@ -165,34 +164,6 @@ func (s *Service) accessOp(req *agencyv1.ListAccessRequest) op {
 		}
 		return &agencyv1.WorkspaceResult{Payload: &agencyv1.WorkspaceResult_Members{Members: list}}, fanout.Read, nil
 	}
-}
-
-// accessMatrix pivots per-workspace members into people × workspaces.
-func accessMatrix(results []*agencyv1.WorkspaceResult) []*agencyv1.PersonAccess {
-	people := map[string]*agencyv1.PersonAccess{}
-	add := func(ws string, m *agencyv1.Member) {
-		email := strings.ToLower(m.GetEmail())
-		p, ok := people[email]
-		if !ok {
-			p = &agencyv1.PersonAccess{Email: email}
-			people[email] = p
-		}
-		p.Workspaces = append(p.Workspaces, &agencyv1.WorkspaceRole{Workspace: ws, Role: m.GetRole(), Accepted: m.GetAccepted()})
-	}
-	for _, r := range results {
-		if m := r.GetMember(); m != nil {
-			add(r.GetWorkspace(), m)
-		}
-		for _, m := range r.GetMembers().GetMembers() {
-			add(r.GetWorkspace(), m)
-		}
-	}
-	out := make([]*agencyv1.PersonAccess, 0, len(people))
-	for _, p := range people {
-		out = append(out, p)
-	}
-	slicesSortByEmail(out)
-	return out
 }
 
 // ListPendingInvitations implements agencyv1.FanoutServiceServer.
@@ -218,8 +189,4 @@ func (s *Service) pendingOp() op {
 		}
 		return &agencyv1.WorkspaceResult{Payload: &agencyv1.WorkspaceResult_Members{Members: list}}, fanout.Read, nil
 	}
-}
-
-func slicesSortByEmail(p []*agencyv1.PersonAccess) {
-	slices.SortFunc(p, func(a, b *agencyv1.PersonAccess) int { return cmp.Compare(a.GetEmail(), b.GetEmail()) })
 }
