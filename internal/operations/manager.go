@@ -19,7 +19,7 @@ import (
 )
 
 // Executor does the items of one entry: for each item still without a
-// result (Job.Pending) it does the work and records the result
+// result (Job.Start, or Job.Pending) it does the work and records the result
 // (Job.Record). It must check Job.Cancelled between items and stop early
 // when its context ends; items it leaves are handed to another worker.
 type Executor interface {
@@ -517,6 +517,18 @@ func (j *Job) Pending() []Item {
 		out[i] = j.item(x)
 	}
 	return out
+}
+
+// Start is how an executor begins: the items to do (Pending), or none
+// when the operation was cancelled, its pending items then recorded
+// NOT_ATTEMPTED.
+func (j *Job) Start(ctx context.Context) []Item {
+	pending := j.Pending()
+	if len(pending) > 0 && j.Cancelled(ctx) {
+		j.CancelRest(ctx)
+		return nil
+	}
+	return pending
 }
 
 // Record stores an item's result (first write wins). The workspace and

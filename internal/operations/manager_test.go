@@ -70,6 +70,45 @@ func TestManagerRunsAndCounts(t *testing.T) {
 	}
 }
 
+// TestJobStart: an executor's Start hands it the items to do; on a
+// cancelled operation it hands it none and records them NOT_ATTEMPTED.
+func TestJobStart(t *testing.T) {
+	for _, cancelled := range []bool{false, true} {
+		b := NewMemory(MemoryOptions{})
+		m := NewManager(b, nil, Options{})
+		var worked atomic.Int64
+		m.Register("/x/Y", ExecutorFunc(func(ctx context.Context, job *Job) {
+			for _, it := range job.Start(ctx) {
+				worked.Add(1)
+				_ = job.Record(ctx, it, &agencyv1.WorkspaceResult{Outcome: agencyv1.FanoutOutcome_FANOUT_OUTCOME_CREATED})
+			}
+		}))
+		rec := &Record{Method: "/x/Y", Entries: []Entry{{Workspace: "workspaces/a", People: []int32{0, 1}}}}
+		if err := m.Create(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		if cancelled {
+			if err := b.Cancel(context.Background(), rec.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runManager(t, m)
+		waitEnded(t, b, rec.ID)
+		want, outcome, code := int64(2), agencyv1.FanoutOutcome_FANOUT_OUTCOME_CREATED, codes.OK
+		if cancelled {
+			want, outcome, code = 0, agencyv1.FanoutOutcome_FANOUT_OUTCOME_NOT_ATTEMPTED, codes.Canceled
+		}
+		if worked.Load() != want {
+			t.Errorf("cancelled=%v: worked on %d items, want %d", cancelled, worked.Load(), want)
+		}
+		for i := range int64(2) {
+			if r := result(t, m, rec.ID, i); r.GetOutcome() != outcome || status.FromProto(r.GetStatus()).Code() != code {
+				t.Errorf("cancelled=%v: item %d = %v", cancelled, i, r)
+			}
+		}
+	}
+}
+
 // TestManagerPanicFailsTheEntryOnly: an executor that panics fails its
 // entry's items; the replica keeps working.
 func TestManagerPanicFailsTheEntryOnly(t *testing.T) {

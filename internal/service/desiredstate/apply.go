@@ -152,12 +152,8 @@ func (s *Service) Executor() ops.Executor { return ops.ExecutorFunc(s.execute) }
 
 // execute applies one workspace of a plan (an operation entry of one item).
 func (s *Service) execute(ctx context.Context, job *ops.Job) {
-	pending := job.Pending()
+	pending := job.Start(ctx)
 	if len(pending) == 0 {
-		return
-	}
-	if job.Cancelled(ctx) {
-		job.CancelRest(ctx)
 		return
 	}
 	start := time.Now()

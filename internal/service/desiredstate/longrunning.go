@@ -83,12 +83,8 @@ func (s *Service) cachedDoc(rec *ops.Record) (*ds.Doc, error) {
 // executeRead reads one workspace of a long-running plan (an operation
 // entry of one item).
 func (s *Service) executeRead(ctx context.Context, job *ops.Job) {
-	pending := job.Pending()
+	pending := job.Start(ctx)
 	if len(pending) == 0 {
-		return
-	}
-	if job.Cancelled(ctx) {
-		job.CancelRest(ctx)
 		return
 	}
 	start := time.Now()

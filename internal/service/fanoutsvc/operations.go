@@ -179,12 +179,8 @@ func (s *Service) workerTarget(ctx context.Context, job *ops.Job) (target, insta
 
 // execute runs the pending items of one entry.
 func (s *Service) execute(ctx context.Context, job *ops.Job, req proto.Message, k kind) {
-	pending := job.Pending()
+	pending := job.Start(ctx)
 	if len(pending) == 0 {
-		return
-	}
-	if job.Cancelled(ctx) {
-		job.CancelRest(ctx)
 		return
 	}
 	start := time.Now()
