@@ -110,6 +110,8 @@ type ListQuery struct {
 	// expired. Nil starts at the newest.
 	After *Cursor
 	Limit int
+	// Match picks the records to return. It may be given the record
+	// without Request and Entries (Redis reads those only for matches).
 	Match func(*Record) bool
 }
 

@@ -20,7 +20,8 @@ import (
 // Layout (<p> = prefix; one operation's keys share the {op:<id>} hash tag,
 // so its scripts also run on Redis Cluster):
 //
-//	<p>{op:<id>}           HASH rec (JSON Record), total, done, failed,
+//	<p>{op:<id>}           HASH rec (JSON Record), head (rec without the
+//	                            request and entries, for List), total, done, failed,
 //	                            o:<OUTCOME> counts, cancel, update, end (ms)
 //	<p>{op:<id>}:results   HASH item index → result (sealed when secret)
 //	<p>{op:<id>}:failed    ZSET failed item indices
@@ -112,6 +113,10 @@ func (r *Redis) Create(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return err
 	}
+	head, err := json.Marshal(headOf(rec))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.OpTimeout+r.opts.Replication.Budget()+time.Duration(len(rec.Entries))*10*time.Microsecond)
 	defer cancel()
 	if err := r.ensureGroup(ctx); err != nil {
@@ -120,7 +125,7 @@ func (r *Redis) Create(ctx context.Context, rec *Record) error {
 	k := r.opKey(rec.ID)
 	err = r.opts.Replication.Do(ctx, r.rdb, "operation creation", func(c redis.Cmdable) error {
 		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			fields := []any{"rec", data, "total", rec.Total, "done", 0, "failed", 0, "update", ms(rec.CreateTime)}
+			fields := []any{"rec", data, "head", head, "total", rec.Total, "done", 0, "failed", 0, "update", ms(rec.CreateTime)}
 			if rec.Total == 0 {
 				fields = append(fields, "end", ms(rec.CreateTime))
 			}
@@ -216,32 +221,86 @@ func (r *Redis) List(ctx context.Context, q ListQuery) ([]*Record, error) {
 				ids = append(ids, id)
 			}
 		}
-		cmds := make([]*redis.StringCmd, len(ids))
-		if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				cmds[i] = p.HGet(ctx, r.opKey(id), "rec")
-			}
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, r.wrap("list", err)
+		matched, err := r.matching(ctx, ids, q.Match, q.Limit-len(out))
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, matched...)
+	}
+	return out, nil
+}
+
+// headOf is what List matches on: the record without its request and
+// entries, which are most of its size (300 workspaces: about 30 KB).
+func headOf(rec *Record) *Record {
+	h := *rec
+	h.Request, h.Entries = nil, nil
+	return &h
+}
+
+// matching returns, in order, up to limit of the records ids name that
+// match: heads are read and matched first, whole records only for the
+// matches, so a caller who sees few operations does not read them all.
+func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) bool, limit int) ([]*Record, error) {
+	heads := make([]*redis.StringCmd, len(ids))
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			data, err := cmds[i].Result()
-			if errors.Is(err, redis.Nil) {
-				// Expired: forget it in the index too.
-				r.rdb.ZRem(ctx, r.indexKey(), id)
-				continue
+			heads[i] = p.HGet(ctx, r.opKey(id), "head")
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, r.wrap("list", err)
+	}
+	// Records written before heads existed are matched on themselves.
+	whole := map[int]*redis.StringCmd{}
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			if heads[i].Val() == "" {
+				whole[i] = p.HGet(ctx, r.opKey(id), "rec")
 			}
-			var rec Record
-			if err := json.Unmarshal([]byte(data), &rec); err != nil {
-				continue
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, r.wrap("list", err)
+	}
+	var want []string
+	for i, id := range ids {
+		head := heads[i].Val()
+		if c, ok := whole[i]; ok {
+			head = c.Val()
+		}
+		if head == "" {
+			// Expired: forget it in the index too.
+			r.rdb.ZRem(ctx, r.indexKey(), id)
+			continue
+		}
+		var h Record
+		if json.Unmarshal([]byte(head), &h) != nil {
+			continue
+		}
+		if match == nil || match(&h) {
+			if want = append(want, id); len(want) == limit {
+				break
 			}
-			if q.Match == nil || q.Match(&rec) {
-				out = append(out, &rec)
-				if len(out) == q.Limit {
-					break
-				}
-			}
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	recs := make([]*redis.StringCmd, len(want))
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range want {
+			recs[i] = p.HGet(ctx, r.opKey(id), "rec")
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, r.wrap("list", err)
+	}
+	out := make([]*Record, 0, len(want))
+	for _, c := range recs {
+		var rec Record
+		if data, err := c.Result(); err == nil && json.Unmarshal([]byte(data), &rec) == nil {
+			out = append(out, &rec) // one that expired since its head was read is left out
 		}
 	}
 	return out, nil

@@ -2,7 +2,9 @@ package operations
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +61,86 @@ func TestRedisReplicaTimeout(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "acknowledged=0 wanted=1") {
 		t.Fatalf("no warning logged: %q", logs.String())
+	}
+}
+
+// BenchmarkRedisList lists a page for a caller who sees none of 1,000
+// operations of 300 workspaces each (every one is scanned), and for one
+// who sees them all (one page of 50 is read).
+func BenchmarkRedisList(b *testing.B) {
+	rdb := redistest.Start(b)
+	r := NewRedis(rdb, RedisOptions{Prefix: redistest.Prefix(b)})
+	ctx := context.Background()
+	wss := make([]string, 300)
+	for i := range wss {
+		wss[i] = fmt.Sprintf("workspaces/client-%03d", i)
+	}
+	start := time.Now().Add(-time.Hour)
+	for i := range 1000 {
+		rec := newRecord(fmt.Sprintf("bench%04d", i), start.Add(time.Duration(i)*time.Millisecond), wss...)
+		rec.Request = make([]byte, 200)
+		if err := r.Create(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		see  bool
+	}{{"SeesNone", false}, {"SeesAll", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				recs, err := r.List(ctx, ListQuery{Limit: 51, Match: func(*Record) bool { return c.see }})
+				if err != nil || (c.see && len(recs) != 51) || (!c.see && len(recs) != 0) {
+					b.Fatalf("%d records, %v", len(recs), err)
+				}
+			}
+		})
+	}
+}
+
+// TestRedisListReadsHeadsFirst: List matches on records' heads (without
+// request and entries), reads whole records only for the matches, still
+// lists records written before heads existed, and forgets expired ones.
+func TestRedisListReadsHeadsFirst(t *testing.T) {
+	rdb := redistest.Start(t)
+	r := NewRedis(rdb, RedisOptions{Prefix: redistest.Prefix(t)})
+	ctx := context.Background()
+	now := time.Now()
+	for i, id := range []string{"old", "legacy", "gone", "new"} {
+		if err := r.Create(ctx, newRecord(id, now.Add(time.Duration(i)*time.Millisecond), "workspaces/a", "workspaces/b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HDel(ctx, r.opKey("legacy"), "head").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, r.opKey("gone")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var whole []string
+	recs, err := r.List(ctx, ListQuery{Limit: 10, Match: func(rec *Record) bool {
+		if rec.Entries != nil || rec.Request != nil {
+			whole = append(whole, rec.ID)
+		}
+		return rec.ID != "old"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, rec := range recs {
+		ids = append(ids, rec.ID)
+		if len(rec.Entries) != 2 || len(rec.Request) == 0 || rec.Creator != "tokens/t1" {
+			t.Errorf("%s listed incomplete: %+v", rec.ID, rec)
+		}
+	}
+	if !slices.Equal(ids, []string{"new", "legacy"}) {
+		t.Fatalf("listed %v, want [new legacy]", ids)
+	}
+	if !slices.Equal(whole, []string{"legacy"}) {
+		t.Fatalf("matched on whole records %v, want only the one without a head", whole)
+	}
+	if n, _ := rdb.ZScore(ctx, r.indexKey(), "gone").Result(); n != 0 {
+		t.Fatal("the expired operation is still in the index")
 	}
 }
