@@ -255,7 +255,7 @@ func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) 
 	whole := map[int]*redis.StringCmd{}
 	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			if heads[i].Val() == "" {
+			if errors.Is(heads[i].Err(), redis.Nil) {
 				whole[i] = p.HGet(ctx, r.opKey(id), "rec")
 			}
 		}
@@ -265,9 +265,14 @@ func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) 
 	}
 	var want []string
 	for i, id := range ids {
-		head := heads[i].Val()
-		if c, ok := whole[i]; ok {
-			head = c.Val()
+		c := heads[i]
+		if w, ok := whole[i]; ok {
+			c = w
+		}
+		head, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			// Pipelined reports only the first error, maybe a redis.Nil.
+			return nil, r.wrap("list", err)
 		}
 		if head == "" {
 			// Expired: forget it in the index too.
@@ -298,8 +303,12 @@ func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) 
 	}
 	out := make([]*Record, 0, len(want))
 	for _, c := range recs {
+		data, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, r.wrap("list", err)
+		}
 		var rec Record
-		if data, err := c.Result(); err == nil && json.Unmarshal([]byte(data), &rec) == nil {
+		if err == nil && json.Unmarshal([]byte(data), &rec) == nil {
 			out = append(out, &rec) // one that expired since its head was read is left out
 		}
 	}

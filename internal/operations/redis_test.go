@@ -2,6 +2,7 @@ package operations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -142,5 +143,29 @@ func TestRedisListReadsHeadsFirst(t *testing.T) {
 	}
 	if n, _ := rdb.ZScore(ctx, r.indexKey(), "gone").Result(); n != 0 {
 		t.Fatal("the expired operation is still in the index")
+	}
+}
+
+// TestRedisListKeepsIndexOnErrors: an operation Redis cannot read (here a
+// key of the wrong type) fails the listing as unavailable; it is not taken
+// for expired and dropped from the index.
+func TestRedisListKeepsIndexOnErrors(t *testing.T) {
+	rdb := redistest.Start(t)
+	r := NewRedis(rdb, RedisOptions{Prefix: redistest.Prefix(t)})
+	ctx := context.Background()
+	if err := r.Create(ctx, newRecord("odd", time.Now(), "workspaces/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, r.opKey("odd")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, r.opKey("odd"), "not a hash", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.List(ctx, ListQuery{Limit: 10}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("List = %v, want ErrUnavailable", err)
+	}
+	if _, err := rdb.ZScore(ctx, r.indexKey(), "odd").Result(); err != nil {
+		t.Fatalf("the operation left the index: %v", err)
 	}
 }
