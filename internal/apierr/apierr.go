@@ -116,6 +116,19 @@ func Field(field, format string, args ...any) *Error {
 	return InvalidArgument(Violation{Field: field, Description: fmt.Sprintf(format, args...)})
 }
 
+// PageSize is a request's page_size: def when 0, an error naming page_size
+// outside 0..max. The proto's rules refuse such sizes at the edge; this
+// keeps handlers from slicing with them when called without it.
+func PageSize(size int32, def, max int) (int, error) {
+	switch {
+	case size < 0 || int(size) > max:
+		return 0, Field("page_size", "must be between 0 and %d", max)
+	case size == 0:
+		return def, nil
+	}
+	return int(size), nil
+}
+
 // NotFound reports a missing resource, with ResourceInfo.
 func NotFound(resourceType, name string) *Error {
 	e := New(codes.NotFound, agencyv1.ErrorReason_ERROR_REASON_NOT_FOUND, fmt.Sprintf("%s %q not found", resourceType, name))

@@ -108,3 +108,23 @@ func TestDetails(t *testing.T) {
 		t.Fatalf("ResourceInfo %v", nf.Details())
 	}
 }
+
+func TestPageSize(t *testing.T) {
+	for _, c := range []struct {
+		in   int32
+		want int
+		bad  bool
+	}{{0, 50, false}, {1, 1, false}, {1000, 1000, false}, {-1, 0, true}, {1001, 0, true}, {-1 << 31, 0, true}} {
+		got, err := PageSize(c.in, 50, 1000)
+		if c.bad {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != codes.InvalidArgument || len(e.Violations) != 1 || e.Violations[0].Field != "page_size" {
+				t.Errorf("PageSize(%d) = %d, %v; want INVALID_ARGUMENT on page_size", c.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("PageSize(%d) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+}

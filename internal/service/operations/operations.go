@@ -103,12 +103,9 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	if req.GetFilter() != "" {
 		return nil, apierr.Field("filter", "filtering operations is not supported; list all and page")
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0 || size > 1000:
-		return nil, apierr.Field("page_size", "must be between 0 and 1000")
-	case size == 0:
-		size = 50
+	size, err := apierr.PageSize(req.GetPageSize(), 50, 1000)
+	if err != nil {
+		return nil, err
 	}
 	hash := pagetoken.Hash("operations")
 	var after *ops.Cursor
@@ -255,14 +252,11 @@ func (s *Service) ListOperationResults(ctx context.Context, req *agencyv1.ListOp
 	if err != nil {
 		return nil, err
 	}
-	// protovalidate refuses these first; the handler holds without it.
-	size := int64(req.GetPageSize())
-	switch {
-	case size < 0 || size > 1000:
-		return nil, apierr.Field("page_size", "must be between 0 and 1000")
-	case size == 0:
-		size = 100
+	n, err := apierr.PageSize(req.GetPageSize(), 100, 1000)
+	if err != nil {
+		return nil, err
 	}
+	size := int64(n)
 	hash := pagetoken.Hash("results", rec.ID, strconv.FormatBool(req.GetFailedOnly()))
 	after := int64(-1)
 	if req.GetPageToken() != "" {
