@@ -157,11 +157,30 @@ func (s *Service) GetDrift(ctx context.Context, req *agencyv1.GetDriftRequest) (
 	if out.Enabled {
 		out.Interval = durationpb.New(s.opts.ReconcileInterval)
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = 500
+	size, err := apierr.PageSize(req.GetPageSize(), 500, 1000)
+	if err != nil {
+		return nil, err
 	}
-	hash := pagetoken.Hash("drift")
+	r, err := s.store.Drift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		if req.GetPageToken() != "" {
+			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
+		}
+		applied, err := s.store.LastApplied(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if applied != nil {
+			out.Plan, out.ApplyTime = applied.Plan, timestamppb.New(applied.ApplyTime)
+		}
+		return out, nil
+	}
+	// A token is good for the report it paged: every reconcile replaces
+	// the report, and positions in another one would skip or repeat items.
+	hash := pagetoken.Hash("drift", r.Plan, strconv.FormatInt(r.CheckTime.UnixNano(), 10))
 	after := -1
 	if req.GetPageToken() != "" {
 		tok, err := s.pages.Decode(req.GetPageToken(), hash)
@@ -171,20 +190,6 @@ func (s *Service) GetDrift(ctx context.Context, req *agencyv1.GetDriftRequest) (
 		if err != nil || after < -1 {
 			return nil, apierr.Field("page_token", pagetoken.InvalidDescription)
 		}
-	}
-	r, err := s.store.Drift(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		applied, err := s.store.LastApplied(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if applied != nil {
-			out.Plan, out.ApplyTime = applied.Plan, timestamppb.New(applied.ApplyTime)
-		}
-		return out, nil
 	}
 	out.Plan, out.ApplyTime, out.CheckTime = r.Plan, timestamppb.New(r.ApplyTime), timestamppb.New(r.CheckTime)
 	// Only what the caller's scope shows.

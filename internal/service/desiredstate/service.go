@@ -329,9 +329,9 @@ func (s *Service) ListPlanWorkspaces(ctx context.Context, req *agencyv1.ListPlan
 	if err != nil {
 		return nil, err
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = 100
+	size, err := apierr.PageSize(req.GetPageSize(), 100, 1000)
+	if err != nil {
+		return nil, err
 	}
 	hash := pagetoken.Hash("plan-workspaces", lp.rec.ID, strconv.FormatBool(req.GetChangedOnly()))
 	after := ""
