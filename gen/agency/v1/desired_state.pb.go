@@ -1228,7 +1228,8 @@ type GetDriftRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1-1000; 0 means 500.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// From the previous page.
+	// From the previous page of the same report: each reconcile replaces the
+	// report, and a token from before it is INVALID_ARGUMENT (list again).
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

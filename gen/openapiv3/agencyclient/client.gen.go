@@ -2287,7 +2287,8 @@ type DesiredStateServiceGetDriftParams struct {
 	// PageSize 1-1000; 0 means 500.
 	PageSize *int32 `form:"pageSize,omitempty" json:"pageSize,omitempty"`
 
-	// PageToken From the previous page.
+	// PageToken From the previous page of the same report: each reconcile replaces the
+	// report, and a token from before it is INVALID_ARGUMENT (list again).
 	PageToken *string `form:"pageToken,omitempty" json:"pageToken,omitempty"`
 }
 
