@@ -273,17 +273,17 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 	var wg sync.WaitGroup
 	for i, it := range pending {
 		wg.Go(func() {
-			if job.Cancelled(ctx) {
-				wr := toResult(fanout.Result[*agencyv1.WorkspaceResult]{Workspace: t.name, Outcome: fanout.NotAttempted,
-					Err: apierr.New(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "the operation was cancelled before this item started")})
-				wr.Email = emails[i]
-				job.Record(ctx, it, wr)
-				return
-			}
 			person := req.GetPeople()[it.Person]
-			first := true
+			first, cancelled := true, false
 			res := fanout.Retry(ctx, apierr.Transient, func() fanout.Result[*agencyv1.WorkspaceResult] {
 				return fanout.Do(ctx, s.engine, t.name, func(ctx context.Context, _ string) (*agencyv1.WorkspaceResult, fanout.Outcome, error) {
+					// Checked once the item has its slot: people queue
+					// behind the workspace's in-flight limit, and a cancel
+					// must stop those still waiting.
+					if first && job.Cancelled(ctx) {
+						cancelled = true
+						return nil, fanout.NotAttempted, nil
+					}
 					existing := present[strings.ToLower(person.GetEmail())]
 					if !first {
 						// A failed try may have invited them: look again.
@@ -297,11 +297,13 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 					return s.invitePerson(ctx, job, it, t, cred, person, existing, req.GetDryRun())
 				})
 			})
-			if ctx.Err() != nil && (res.Outcome == fanout.NotAttempted || res.Outcome == fanout.TimedOut) {
+			if cancelled {
+				res.Err = apierr.New(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "the operation was cancelled before this item started")
+			} else if ctx.Err() != nil && (res.Outcome == fanout.NotAttempted || res.Outcome == fanout.TimedOut) {
 				return
 			}
 			wr := toResult(res)
-			wr.Email = person.GetEmail()
+			wr.Email = emails[i]
 			job.Record(ctx, it, wr)
 		})
 	}
