@@ -242,45 +242,34 @@ func headOf(rec *Record) *Record {
 // match: heads are read and matched first, whole records only for the
 // matches, so a caller who sees few operations does not read them all.
 func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) bool, limit int) ([]*Record, error) {
-	heads := make([]*redis.StringCmd, len(ids))
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			heads[i] = p.HGet(ctx, r.opKey(id), "head")
-		}
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, r.wrap("list", err)
+	heads, err := r.hgetEach(ctx, ids, "head")
+	if err != nil {
+		return nil, err
 	}
 	// Records written before heads existed are matched on themselves.
-	whole := map[int]*redis.StringCmd{}
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			if errors.Is(heads[i].Err(), redis.Nil) {
-				whole[i] = p.HGet(ctx, r.opKey(id), "rec")
-			}
+	var legacy []string
+	for i, id := range ids {
+		if heads[i] == nil {
+			legacy = append(legacy, id)
 		}
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, r.wrap("list", err)
+	}
+	whole, err := r.hgetEach(ctx, legacy, "rec")
+	if err != nil {
+		return nil, err
 	}
 	var want []string
 	for i, id := range ids {
-		c := heads[i]
-		if w, ok := whole[i]; ok {
-			c = w
+		head := heads[i]
+		if head == nil {
+			head, whole = whole[0], whole[1:]
 		}
-		head, err := c.Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			// Pipelined reports only the first error, maybe a redis.Nil.
-			return nil, r.wrap("list", err)
-		}
-		if head == "" {
+		if head == nil {
 			// Expired: forget it in the index too.
 			r.rdb.ZRem(ctx, r.indexKey(), id)
 			continue
 		}
 		var h Record
-		if json.Unmarshal([]byte(head), &h) != nil {
+		if json.Unmarshal([]byte(*head), &h) != nil {
 			continue
 		}
 		if match == nil || match(&h) {
@@ -289,27 +278,45 @@ func (r *Redis) matching(ctx context.Context, ids []string, match func(*Record) 
 			}
 		}
 	}
-	if len(want) == 0 {
+	data, err := r.hgetEach(ctx, want, "rec")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Record, 0, len(want))
+	for _, d := range data {
+		var rec Record
+		if d != nil && json.Unmarshal([]byte(*d), &rec) == nil {
+			out = append(out, &rec) // one that expired since its head was read is left out
+		}
+	}
+	return out, nil
+}
+
+// hgetEach reads field of each operation in one round trip: nil where the
+// operation or the field is missing. Any other error fails the whole read
+// (Pipelined reports only the first error, which may be a redis.Nil).
+func (r *Redis) hgetEach(ctx context.Context, ids []string, field string) ([]*string, error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	recs := make([]*redis.StringCmd, len(want))
+	cmds := make([]*redis.StringCmd, len(ids))
 	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range want {
-			recs[i] = p.HGet(ctx, r.opKey(id), "rec")
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, r.opKey(id), field)
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, r.wrap("list", err)
 	}
-	out := make([]*Record, 0, len(want))
-	for _, c := range recs {
-		data, err := c.Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
+	out := make([]*string, len(ids))
+	for i, c := range cmds {
+		v, err := c.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
 			return nil, r.wrap("list", err)
-		}
-		var rec Record
-		if err == nil && json.Unmarshal([]byte(data), &rec) == nil {
-			out = append(out, &rec) // one that expired since its head was read is left out
+		default:
+			out[i] = &v
 		}
 	}
 	return out, nil
