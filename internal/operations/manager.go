@@ -565,12 +565,16 @@ func (j *Job) Intent(ctx context.Context, it Item) (time.Time, error) {
 	return j.m.backend.Intent(ctx, j.Rec.ID, it.Index)
 }
 
+// CancelledBeforeStart is the message of an item a cancel stopped before
+// it started, whichever executor records it.
+const CancelledBeforeStart = "the operation was cancelled before this item started"
+
 // CancelRest records every item without a result as NOT_ATTEMPTED
 // (cancelled); call it when Cancelled reports true.
 func (j *Job) CancelRest(ctx context.Context) {
 	for _, it := range j.Pending() {
 		_ = j.Record(ctx, it, &agencyv1.WorkspaceResult{Outcome: agencyv1.FanoutOutcome_FANOUT_OUTCOME_NOT_ATTEMPTED,
-			Status: status.New(codes.Canceled, "the operation was cancelled before this item started").Proto()})
+			Status: status.New(codes.Canceled, CancelledBeforeStart).Proto()})
 	}
 }
 

@@ -298,7 +298,7 @@ func (s *Service) onboard(ctx context.Context, job *ops.Job, req *agencyv1.Onboa
 				})
 			})
 			if cancelled {
-				res.Err = apierr.New(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, "the operation was cancelled before this item started")
+				res.Err = apierr.New(codes.Canceled, agencyv1.ErrorReason_ERROR_REASON_UNSPECIFIED, ops.CancelledBeforeStart)
 			} else if ctx.Err() != nil && (res.Outcome == fanout.NotAttempted || res.Outcome == fanout.TimedOut) {
 				return
 			}
